@@ -1,0 +1,180 @@
+//! The embedded backend: items, users and the event log in one redb file inside the data directory.
+
+mod event_writer;
+mod records;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cascade_core::time::TimestampMs;
+use cascade_core::{Event, Item, User};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use tokio::sync::watch;
+
+use crate::error::StoreError;
+use crate::traits::{AppendTicket, EventLog, ItemStore, LoggedEvent, Stores, UserStore};
+use event_writer::EventWriter;
+
+/// Events by log position, JSON-encoded.
+pub(crate) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+/// Time index: (timestamp, position) → ().
+pub(crate) const EVENTS_BY_TIME: TableDefinition<(i64, u64), ()> =
+    TableDefinition::new("events_by_time");
+/// Dedup index: event id → position.
+pub(crate) const EVENT_IDS: TableDefinition<&str, u64> = TableDefinition::new("event_ids");
+const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
+const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+
+/// The name of the database file inside the data directory.
+pub const DATABASE_FILE: &str = "cascade.redb";
+
+/// All of Cascade's durable state in one data directory.
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+    writer: EventWriter,
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the store in `data_dir`, recovering after a crash if needed.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::Database(format!("cannot create {}: {e}", data_dir.display()))
+        })?;
+        let path: PathBuf = data_dir.join(DATABASE_FILE);
+        let db = Database::create(&path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => {
+                StoreError::InUse(data_dir.display().to_string())
+            }
+            other => StoreError::database(other),
+        })?;
+        let db = Arc::new(db);
+        create_tables(&db)?;
+        let durable_len = count_events(&db)?;
+        let writer = EventWriter::start(db.clone(), durable_len);
+        Ok(Self { db, writer })
+    }
+
+    /// Opens the store and hands it out as the three store traits.
+    pub fn open_stores(data_dir: &Path) -> Result<Stores, StoreError> {
+        let store = Arc::new(Self::open(data_dir)?);
+        Ok(Stores {
+            items: store.clone(),
+            users: store.clone(),
+            events: store,
+        })
+    }
+}
+
+fn create_tables(db: &Database) -> Result<(), StoreError> {
+    let txn = db.begin_write().map_err(StoreError::database)?;
+    txn.open_table(EVENTS).map_err(StoreError::database)?;
+    txn.open_table(EVENTS_BY_TIME).map_err(StoreError::database)?;
+    txn.open_table(EVENT_IDS).map_err(StoreError::database)?;
+    txn.open_table(ITEMS).map_err(StoreError::database)?;
+    txn.open_table(USERS).map_err(StoreError::database)?;
+    txn.commit().map_err(StoreError::database)
+}
+
+fn count_events(db: &Database) -> Result<u64, StoreError> {
+    let txn = db.begin_read().map_err(StoreError::database)?;
+    let table = txn.open_table(EVENTS).map_err(StoreError::database)?;
+    let last = table.last().map_err(StoreError::database)?;
+    Ok(last.map_or(0, |(seq, _)| seq.value() + 1))
+}
+
+pub(crate) fn decode_event(seq: u64, bytes: &[u8]) -> Result<LoggedEvent, StoreError> {
+    let event: Event = serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        key: format!("event #{seq}"),
+        reason: e.to_string(),
+    })?;
+    Ok(LoggedEvent { seq, event })
+}
+
+impl ItemStore for EmbeddedStore {
+    fn upsert_items(&self, items: &[Item]) -> Result<(), StoreError> {
+        records::upsert(&self.db, ITEMS, items.iter().map(|item| (item.id.as_str(), item)))
+    }
+
+    fn get_item(&self, id: &str) -> Result<Option<Item>, StoreError> {
+        records::get(&self.db, ITEMS, id)
+    }
+
+    fn delete_item(&self, id: &str) -> Result<bool, StoreError> {
+        records::delete(&self.db, ITEMS, id)
+    }
+
+    fn item_count(&self) -> Result<u64, StoreError> {
+        records::count(&self.db, ITEMS)
+    }
+
+    fn scan_items(&self, visit: &mut dyn FnMut(Item)) -> Result<(), StoreError> {
+        records::scan(&self.db, ITEMS, visit)
+    }
+}
+
+impl UserStore for EmbeddedStore {
+    fn upsert_users(&self, users: &[User]) -> Result<(), StoreError> {
+        records::upsert(&self.db, USERS, users.iter().map(|user| (user.id.as_str(), user)))
+    }
+
+    fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        records::get(&self.db, USERS, id)
+    }
+
+    fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
+        records::delete(&self.db, USERS, id)
+    }
+}
+
+impl EventLog for EmbeddedStore {
+    fn append(&self, events: Vec<Event>) -> AppendTicket {
+        self.writer.submit(events)
+    }
+
+    fn read_from(&self, from_seq: u64, limit: usize) -> Result<Vec<LoggedEvent>, StoreError> {
+        let txn = self.db.begin_read().map_err(StoreError::database)?;
+        let table = txn.open_table(EVENTS).map_err(StoreError::database)?;
+        let mut out = Vec::with_capacity(limit.min(4096));
+        for entry in table.range(from_seq..).map_err(StoreError::database)?.take(limit) {
+            let (seq, bytes) = entry.map_err(StoreError::database)?;
+            out.push(decode_event(seq.value(), bytes.value())?);
+        }
+        Ok(out)
+    }
+
+    fn scan_time_range(
+        &self,
+        from: TimestampMs,
+        to: TimestampMs,
+        visit: &mut dyn FnMut(LoggedEvent) -> bool,
+    ) -> Result<(), StoreError> {
+        if from >= to {
+            return Ok(());
+        }
+        let txn = self.db.begin_read().map_err(StoreError::database)?;
+        let by_time = txn.open_table(EVENTS_BY_TIME).map_err(StoreError::database)?;
+        let events = txn.open_table(EVENTS).map_err(StoreError::database)?;
+        for entry in by_time
+            .range((from, 0)..(to, 0))
+            .map_err(StoreError::database)?
+        {
+            let (key, _) = entry.map_err(StoreError::database)?;
+            let (_, seq) = key.value();
+            let bytes = events
+                .get(seq)
+                .map_err(StoreError::database)?
+                .ok_or_else(|| StoreError::Corrupt {
+                    key: format!("event #{seq}"),
+                    reason: "listed in the time index but missing from the log".into(),
+                })?;
+            if !visit(decode_event(seq, bytes.value())?) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn durable_len(&self) -> watch::Receiver<u64> {
+        self.writer.durable_len()
+    }
+}
