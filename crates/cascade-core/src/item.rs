@@ -68,6 +68,9 @@ impl FieldValue {
     pub fn to_json(&self) -> serde_json::Value {
         match self {
             FieldValue::Text(s) | FieldValue::Keyword(s) => serde_json::Value::from(s.as_str()),
+            FieldValue::Numeric(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => {
+                serde_json::Value::from(*n as i64)
+            }
             FieldValue::Numeric(n) => serde_json::Value::from(*n),
             FieldValue::Tags(tags) => serde_json::Value::from(tags.clone()),
             FieldValue::Timestamp(t) => serde_json::Value::from(*t),

@@ -13,7 +13,8 @@ use crate::user::User;
 pub const MAX_ID_BYTES: usize = 256;
 
 /// An id given as a string or an integer; integers are kept in decimal.
-struct Id(String);
+/// Deserialize it where callers may send either.
+pub struct Id(pub String);
 
 impl<'de> Deserialize<'de> for Id {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

@@ -1,0 +1,12 @@
+//! Cascade's HTTP API (axum): ingestion, catalogue CRUD, recommendations, health and
+//! Prometheus metrics. See docs/API.md for the routes and their error shapes.
+
+pub mod app;
+pub mod batch;
+pub mod error;
+pub mod metrics;
+pub mod routes;
+pub mod serve;
+
+pub use app::App;
+pub use serve::{Server, ServeError};

@@ -14,6 +14,8 @@ pub trait ItemStore: Send + Sync {
     fn upsert_items(&self, items: &[Item]) -> Result<(), StoreError>;
     /// The item with this id.
     fn get_item(&self, id: &str) -> Result<Option<Item>, StoreError>;
+    /// Whether an item with this id exists.
+    fn contains_item(&self, id: &str) -> Result<bool, StoreError>;
     /// Deletes an item; `false` when there was none.
     fn delete_item(&self, id: &str) -> Result<bool, StoreError>;
     /// How many items are stored.

@@ -1,1 +1,93 @@
-fn main() {}
+//! `cascade`: the command-line entry point (serve, import, demo, bench).
+
+mod bench;
+mod demo;
+mod import;
+mod serve;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use cascade_core::config::CascadeConfig;
+use clap::{Parser, Subcommand};
+
+/// Cascade: a real-time recommendation and search engine.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options shared by the commands that open a data directory.
+#[derive(clap::Args, Clone)]
+struct ConfigArgs {
+    /// The config file (JSON with comments); defaults apply without one.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// The data directory; overrides StorageConf.DataDir.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+impl ConfigArgs {
+    fn load(&self) -> anyhow::Result<CascadeConfig> {
+        let mut config = match &self.config {
+            Some(path) => CascadeConfig::load(path)?,
+            None => CascadeConfig::default(),
+        };
+        if let Some(dir) = &self.data_dir {
+            config.storage_conf.data_dir = dir.clone();
+        }
+        Ok(config)
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the HTTP server.
+    Serve {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Address to listen on, `HOST:PORT`; overrides ListenConf.
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Imports items, users or events from a CSV or NDJSON file into the data directory.
+    Import(import::ImportArgs),
+    /// Imports the bundled goodbooks-10k data into a fresh data directory and serves it.
+    Demo(demo::DemoArgs),
+    /// Measures ingestion throughput.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config, listen } => {
+            let mut config = config.load()?;
+            if let Some(listen) = listen {
+                serve::apply_listen(&mut config, &listen)?;
+            }
+            runtime()?.block_on(serve::serve(config, None))
+        }
+        Command::Import(args) => import::run(&args),
+        Command::Demo(args) => demo::run(&args),
+        Command::Bench(command) => bench::run(command),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}

@@ -99,6 +99,10 @@ impl ItemStore for EmbeddedStore {
         records::get(&self.db, ITEMS, id)
     }
 
+    fn contains_item(&self, id: &str) -> Result<bool, StoreError> {
+        records::contains(&self.db, ITEMS, id)
+    }
+
     fn delete_item(&self, id: &str) -> Result<bool, StoreError> {
         records::delete(&self.db, ITEMS, id)
     }

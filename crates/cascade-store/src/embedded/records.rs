@@ -49,6 +49,13 @@ pub(super) fn get<T: DeserializeOwned>(
     }
 }
 
+/// Whether a record with this id exists.
+pub(super) fn contains(db: &Database, table: Table, id: &str) -> Result<bool, StoreError> {
+    let txn = db.begin_read().map_err(StoreError::database)?;
+    let table = txn.open_table(table).map_err(StoreError::database)?;
+    Ok(table.get(id).map_err(StoreError::database)?.is_some())
+}
+
 /// Deletes the record with this id; `false` when there was none.
 pub(super) fn delete(db: &Database, table: Table, id: &str) -> Result<bool, StoreError> {
     let txn = db.begin_write().map_err(StoreError::database)?;

@@ -1,0 +1,212 @@
+//! Popularity: the items with the most interactions over a trailing window.
+//!
+//! Counts are kept per hour bucket. The window trails the newest event time seen (the
+//! watermark), so history imported from the past is served as of its own end and live
+//! traffic as of now; buckets that fall out of the window are dropped. Exposure events
+//! (impressions) do not count.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cascade_core::config::PopularConf;
+use cascade_core::time::TimestampMs;
+use cascade_core::{Candidate, Event, EventObserver, EventTypes, RequestContext};
+use parking_lot::{Mutex, RwLock};
+
+use crate::source::RecallSource;
+
+const BUCKET_MS: TimestampMs = 3_600_000;
+/// How many of the most popular items the ranked list keeps.
+const RANKED_LEN: usize = 10_000;
+
+/// The name popular candidates carry as their `retrieve_id`.
+pub const POPULAR: &str = "popular";
+
+#[derive(Default)]
+struct Counts {
+    buckets: BTreeMap<TimestampMs, HashMap<String, f64>>,
+    totals: HashMap<String, f64>,
+    watermark: TimestampMs,
+    version: u64,
+}
+
+struct Ranked {
+    items: Arc<Vec<(String, f64)>>,
+    version: u64,
+    computed_at: Instant,
+}
+
+/// Interaction counts over a trailing window, with a cached ranking.
+pub struct PopularIndex {
+    counts: RwLock<Counts>,
+    ranked: Mutex<Ranked>,
+    window_ms: TimestampMs,
+    refresh: Duration,
+    types: EventTypes,
+}
+
+impl PopularIndex {
+    /// An empty index configured by `conf`; `types` says which events are exposure only.
+    pub fn new(conf: &PopularConf, types: EventTypes) -> Self {
+        Self {
+            counts: RwLock::new(Counts::default()),
+            ranked: Mutex::new(Ranked {
+                items: Arc::new(Vec::new()),
+                version: 0,
+                computed_at: Instant::now(),
+            }),
+            window_ms: (conf.window_hours as TimestampMs).saturating_mul(BUCKET_MS),
+            refresh: Duration::from_millis(conf.refresh_millis),
+            types,
+        }
+    }
+
+    /// The most popular items in the window, best first (at most 10,000). The list is
+    /// recomputed when events arrived and the last computation is older than the refresh period.
+    pub fn ranked(&self) -> Arc<Vec<(String, f64)>> {
+        let mut ranked = self.ranked.lock();
+        let version = self.counts.read().version;
+        let stale = ranked.version != version
+            && (ranked.items.is_empty() || ranked.computed_at.elapsed() >= self.refresh);
+        if stale {
+            let counts = self.counts.read();
+            ranked.items = Arc::new(top(&counts.totals, RANKED_LEN));
+            ranked.version = counts.version;
+            ranked.computed_at = Instant::now();
+        }
+        ranked.items.clone()
+    }
+
+    fn window_start(&self, watermark: TimestampMs) -> TimestampMs {
+        watermark.saturating_sub(self.window_ms)
+    }
+}
+
+/// The `n` highest-scoring items, best first; ties broken by id for stable output.
+fn top(totals: &HashMap<String, f64>, n: usize) -> Vec<(String, f64)> {
+    let mut all: Vec<(&String, f64)> = totals.iter().map(|(id, &c)| (id, c)).collect();
+    let order = |a: &(&String, f64), b: &(&String, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(b.0));
+    if all.len() > n {
+        all.select_nth_unstable_by(n, order);
+        all.truncate(n);
+    }
+    all.sort_unstable_by(order);
+    all.into_iter().map(|(id, c)| (id.clone(), c)).collect()
+}
+
+impl EventObserver for PopularIndex {
+    fn observe(&self, _seq: u64, event: &Event) {
+        if !self.types.is_interaction(&event.event_type) {
+            return;
+        }
+        let mut counts = self.counts.write();
+        if event.timestamp < self.window_start(counts.watermark) {
+            return;
+        }
+        let bucket = event.timestamp.div_euclid(BUCKET_MS);
+        *counts
+            .buckets
+            .entry(bucket)
+            .or_default()
+            .entry(event.item_id.clone())
+            .or_default() += 1.0;
+        *counts.totals.entry(event.item_id.clone()).or_default() += 1.0;
+        counts.version += 1;
+        if event.timestamp > counts.watermark {
+            counts.watermark = event.timestamp;
+            let first_kept = self.window_start(event.timestamp).div_euclid(BUCKET_MS);
+            evict_before(&mut counts, first_kept);
+        }
+    }
+}
+
+fn evict_before(counts: &mut Counts, first_kept_bucket: TimestampMs) {
+    let kept = counts.buckets.split_off(&first_kept_bucket);
+    let expired = std::mem::replace(&mut counts.buckets, kept);
+    for (item, count) in expired.into_values().flatten() {
+        if let Some(total) = counts.totals.get_mut(&item) {
+            *total -= count;
+            if *total <= 0.5 {
+                counts.totals.remove(&item);
+            }
+        }
+    }
+}
+
+impl RecallSource for PopularIndex {
+    fn name(&self) -> &str {
+        POPULAR
+    }
+
+    fn recall(&self, _request: &RequestContext, limit: usize) -> Vec<Candidate> {
+        self.ranked()
+            .iter()
+            .take(limit)
+            .map(|(item_id, count)| Candidate {
+                item_id: item_id.clone(),
+                score: *count,
+                retrieve_id: POPULAR.to_string(),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn click(item: &str, hour: i64) -> Event {
+        Event {
+            event_id: String::new(),
+            event_type: "click".into(),
+            uid: "u".into(),
+            item_id: item.into(),
+            timestamp: hour * BUCKET_MS,
+            value: 1.0,
+            context: Default::default(),
+            text: None,
+        }
+    }
+
+    fn index(window_hours: u64) -> PopularIndex {
+        let conf = PopularConf {
+            window_hours,
+            refresh_millis: 0,
+        };
+        PopularIndex::new(&conf, EventTypes::default())
+    }
+
+    fn ids(index: &PopularIndex) -> Vec<(String, f64)> {
+        index.ranked().to_vec()
+    }
+
+    #[test]
+    fn ranks_by_count_within_the_window() {
+        let index = index(2);
+        for (item, hour) in [("a", 0), ("b", 1), ("b", 1), ("c", 1), ("a", 1)] {
+            index.observe(0, &click(item, hour));
+        }
+        assert_eq!(
+            ids(&index),
+            [("a".into(), 2.0), ("b".into(), 2.0), ("c".into(), 1.0)]
+        );
+        index.observe(0, &click("c", 3));
+        assert_eq!(
+            ids(&index),
+            [("b".into(), 2.0), ("c".into(), 2.0), ("a".into(), 1.0)],
+            "hour 0 left the window when the watermark reached hour 3"
+        );
+        index.observe(0, &click("a", 0));
+        assert_eq!(ids(&index)[2], ("a".into(), 1.0), "events older than the window are ignored");
+    }
+
+    #[test]
+    fn impressions_do_not_count() {
+        let index = index(24);
+        let mut shown = click("x", 0);
+        shown.event_type = "impression".into();
+        index.observe(0, &shown);
+        assert!(ids(&index).is_empty());
+    }
+}

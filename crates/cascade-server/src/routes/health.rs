@@ -1,0 +1,35 @@
+//! Liveness, readiness and metrics.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+
+use crate::app::App;
+use crate::error::ApiError;
+
+/// `GET /health`: the process is up.
+pub async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"code": 200, "msg": "ok"}))
+}
+
+/// `GET /ready`: the event log has been replayed and recommendations are complete.
+pub async fn ready(State(app): State<Arc<App>>) -> Result<Json<serde_json::Value>, ApiError> {
+    if app.is_ready() {
+        Ok(Json(serde_json::json!({"code": 200, "msg": "ready"})))
+    } else {
+        let applied = *app.stream.applied().borrow();
+        Err(ApiError::status(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("replaying the event log: {applied} of {} events", app.startup_events),
+        ))
+    }
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics() -> String {
+    let handle = crate::metrics::prometheus();
+    handle.run_upkeep();
+    handle.render()
+}

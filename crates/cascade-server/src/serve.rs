@@ -1,0 +1,101 @@
+//! Binding, routing and graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::app::App;
+use crate::error::ApiError;
+use crate::metrics::track_http;
+use crate::routes;
+
+/// Why the server could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The server failed while running.
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A bound server, ready to run.
+pub struct Server {
+    listener: TcpListener,
+    router: Router,
+}
+
+impl Server {
+    /// Binds the address in `app.config.listen_conf`.
+    pub async fn bind(app: Arc<App>) -> Result<Self, ServeError> {
+        let addr = app.config.listen_conf.socket_addr();
+        let listener = TcpListener::bind(&addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr, source })?;
+        Ok(Self {
+            listener,
+            router: router(app),
+        })
+    }
+
+    /// The address actually bound (the port is chosen when 0 was asked for).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        Ok(())
+    }
+}
+
+/// All routes, with metrics, panic containment and the body limit.
+pub fn router(app: Arc<App>) -> Router {
+    let body_limit = app.config.server_conf.max_body_bytes;
+    Router::new()
+        .route("/health", get(routes::health::health))
+        .route("/ready", get(routes::health::ready))
+        .route("/metrics", get(routes::health::metrics))
+        .route("/api/events", post(routes::events::post_events))
+        .route("/api/recommend", post(routes::recommend::recommend))
+        .route("/api/rec/feed", post(routes::recommend::recommend))
+        .route(
+            "/api/items/{id}",
+            get(routes::records::get_record::<routes::records::Items>)
+                .put(routes::records::put_record::<routes::records::Items>)
+                .delete(routes::records::delete_record::<routes::records::Items>),
+        )
+        .route(
+            "/api/users/{id}",
+            get(routes::records::get_record::<routes::records::Users>)
+                .put(routes::records::put_record::<routes::records::Users>)
+                .delete(routes::records::delete_record::<routes::records::Users>),
+        )
+        .fallback(|| async {
+            ApiError::status(axum::http::StatusCode::NOT_FOUND, "no such route")
+        })
+        .layer(axum::middleware::from_fn(track_http))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(CatchPanicLayer::custom(|_| {
+            axum::response::IntoResponse::into_response(ApiError::status(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error",
+            ))
+        }))
+        .with_state(app)
+}

@@ -1,0 +1,144 @@
+//! The log follower: one thread that reads acknowledged events and hands them to observers.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use cascade_core::EventObserver;
+use cascade_store::{EventLog, StoreError};
+use tokio::sync::watch;
+
+/// How many events are read from the log at a time.
+const READ_BATCH: usize = 10_000;
+
+/// Follows the event log and applies each new event to the observers.
+pub struct StreamRuntime {
+    applied: watch::Receiver<u64>,
+    stop: watch::Sender<bool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl StreamRuntime {
+    /// Starts following `log` from its beginning.
+    pub fn start(log: Arc<dyn EventLog>, observers: Vec<Arc<dyn EventObserver>>) -> Self {
+        let (applied_tx, applied) = watch::channel(0);
+        let (stop, stop_rx) = watch::channel(false);
+        let thread = std::thread::Builder::new()
+            .name("cascade-stream".into())
+            .spawn(move || {
+                if let Err(error) = follow(&*log, &observers, &applied_tx, stop_rx) {
+                    tracing::error!(%error, "the stream runtime stopped");
+                }
+            })
+            .expect("spawning the stream runtime thread");
+        Self {
+            applied,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// The number of log events applied so far.
+    pub fn applied(&self) -> watch::Receiver<u64> {
+        self.applied.clone()
+    }
+
+    /// Waits until at least `count` events have been applied.
+    pub async fn wait_applied(&self, count: u64) {
+        let mut applied = self.applied.clone();
+        let _ = applied.wait_for(|&n| n >= count).await;
+    }
+}
+
+impl Drop for StreamRuntime {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn follow(
+    log: &dyn EventLog,
+    observers: &[Arc<dyn EventObserver>],
+    applied: &watch::Sender<u64>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), StoreError> {
+    let waiter = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| StoreError::Database(format!("cannot start the stream waiter: {e}")))?;
+    let mut durable = log.durable_len();
+    let mut position = 0u64;
+    loop {
+        let durable_len = *durable.borrow_and_update();
+        while position < durable_len {
+            if *stop.borrow() {
+                return Ok(());
+            }
+            let batch = log.read_from(position, READ_BATCH)?;
+            let Some(last) = batch.last() else { break };
+            position = last.seq + 1;
+            for logged in &batch {
+                for observer in observers {
+                    observer.observe(logged.seq, &logged.event);
+                }
+            }
+            metrics::counter!("cascade_stream_events_applied_total").increment(batch.len() as u64);
+            applied.send_replace(position);
+        }
+        metrics::gauge!("cascade_stream_lag_events").set(durable_len.saturating_sub(position) as f64);
+        let keep_going = waiter.block_on(async {
+            tokio::select! {
+                changed = durable.changed() => changed.is_ok(),
+                _ = stop.wait_for(|&stopped| stopped) => false,
+            }
+        });
+        if !keep_going {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cascade_core::Event;
+    use cascade_store::EmbeddedStore;
+    use parking_lot::Mutex;
+
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<(u64, String)>>);
+
+    impl EventObserver for Recorder {
+        fn observe(&self, seq: u64, event: &Event) {
+            self.0.lock().push((seq, event.event_id.clone()));
+        }
+    }
+
+    fn event(id: &str) -> Event {
+        Event {
+            event_id: id.into(),
+            event_type: "click".into(),
+            uid: "u".into(),
+            item_id: "i".into(),
+            timestamp: 0,
+            value: 1.0,
+            context: Default::default(),
+            text: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn replays_the_log_then_follows_new_appends_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+        store.append(vec![event("a"), event("b")]).wait().await.unwrap();
+        let recorder = Arc::new(Recorder::default());
+        let runtime = StreamRuntime::start(store.clone(), vec![recorder.clone()]);
+        runtime.wait_applied(2).await;
+        store.append(vec![event("c"), event("a")]).wait().await.unwrap();
+        runtime.wait_applied(3).await;
+        let seen = recorder.0.lock().clone();
+        assert_eq!(seen, [(0, "a".into()), (1, "b".into()), (2, "c".into())]);
+    }
+}

@@ -1,0 +1,205 @@
+//! `cascade import items|users|events FILE`: CSV or NDJSON into the data directory, with
+//! field mapping, a progress bar and a summary of accepted and rejected rows.
+
+mod csv_rows;
+mod sink;
+mod summary;
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use cascade_core::config::CascadeConfig;
+use cascade_core::time::{TimestampMs, parse_instant};
+use cascade_store::{EmbeddedStore, Stores};
+use indicatif::{ProgressBar, ProgressStyle};
+
+pub use csv_rows::CsvMapping;
+use sink::Sink;
+pub use summary::Summary;
+
+/// What a file holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Kind {
+    /// Items (`id`, fields).
+    Items,
+    /// Users (`id`, attributes).
+    Users,
+    /// Behaviour events.
+    Events,
+}
+
+/// The file format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Comma-separated values with a header row.
+    Csv,
+    /// One JSON record per line, in the API's shape.
+    Ndjson,
+}
+
+/// `cascade import` arguments.
+#[derive(clap::Args)]
+pub struct ImportArgs {
+    /// What the file holds.
+    pub kind: Kind,
+    /// The file to import.
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub config: crate::ConfigArgs,
+    /// The format; by default taken from the file extension (.csv, else NDJSON).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    #[command(flatten)]
+    pub mapping: MappingArgs,
+}
+
+/// How CSV columns become record fields.
+#[derive(clap::Args, Clone, Default)]
+pub struct MappingArgs {
+    /// `TARGET=COLUMN`, repeatable. Targets: `id` and field names for items and users;
+    /// `event_id`, `type`, `uid`, `item_id`, `timestamp`, `value`, `text` and `context.*` for
+    /// events. Columns named like a target map to it without being listed. For items and
+    /// users, once any field is mapped only mapped columns are imported.
+    #[arg(long = "map", value_name = "TARGET=COLUMN")]
+    pub map: Vec<String>,
+    /// The event type of every row, when the file has no `type` column.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub event_type: Option<String>,
+    /// Spreads event timestamps evenly by row order over `START..END` (dates `YYYY-MM-DD`,
+    /// date-times or epoch milliseconds), when the file has no timestamp column.
+    #[arg(long, value_name = "START..END")]
+    pub timestamps: Option<String>,
+    /// Prefix of generated event ids (`PREFIX` + row number); defaults to the file stem and `:`.
+    #[arg(long)]
+    pub event_id_prefix: Option<String>,
+    /// The separator of tag lists in CSV cells.
+    #[arg(long, default_value_t = '|')]
+    pub tag_separator: char,
+}
+
+/// Parses `START..END` into an instant range.
+pub fn parse_time_range(text: &str) -> anyhow::Result<(TimestampMs, TimestampMs)> {
+    let (start, end) = text
+        .split_once("..")
+        .with_context(|| format!("--timestamps must be START..END, got `{text}`"))?;
+    let parse = |s: &str| {
+        parse_instant(s).with_context(|| format!("--timestamps: `{s}` is not a date or epoch milliseconds"))
+    };
+    let (start, end) = (parse(start)?, parse(end)?);
+    if end <= start {
+        bail!("--timestamps: the end must be after the start");
+    }
+    Ok((start, end))
+}
+
+/// Runs `cascade import`.
+pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
+    let config = args.config.load()?;
+    let stores = EmbeddedStore::open_stores(&config.storage_conf.data_dir)
+        .with_context(|| format!("opening {}", config.storage_conf.data_dir.display()))?;
+    let format = args.format.unwrap_or_else(|| format_of(&args.file));
+    let size = std::fs::metadata(&args.file)
+        .with_context(|| format!("opening {}", args.file.display()))?
+        .len();
+    let path = args.file.clone();
+    let source = Source {
+        name: file_stem(&args.file),
+        open: Box::new(move || Ok(Box::new(File::open(&path)?))),
+        size,
+    };
+    let summary = import(args.kind, format, source, &args.mapping, &config, &stores, true)?;
+    println!("{}", summary.report(&args.file.display().to_string()));
+    Ok(())
+}
+
+fn format_of(path: &Path) -> Format {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some(ext) if ext.eq_ignore_ascii_case("csv") => Format::Csv,
+        _ => Format::Ndjson,
+    }
+}
+
+fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "import".into())
+}
+
+/// Opens the bytes of a source, from the start, each time it is called.
+pub type Opener = Box<dyn Fn() -> std::io::Result<Box<dyn Read>>>;
+
+/// Bytes to import.
+pub struct Source {
+    /// The name generated event ids start with.
+    pub name: String,
+    /// Opens the bytes; CSV with `--timestamps` reads them twice (to count rows first).
+    pub open: Opener,
+    /// The number of bytes, for the progress bar.
+    pub size: u64,
+}
+
+impl Source {
+    /// A source over bytes in memory.
+    pub fn from_static(name: &str, bytes: &'static [u8]) -> Self {
+        Self {
+            name: name.to_string(),
+            open: Box::new(move || Ok(Box::new(bytes))),
+            size: bytes.len() as u64,
+        }
+    }
+}
+
+/// Imports one source into `stores`.
+pub fn import(
+    kind: Kind,
+    format: Format,
+    source: Source,
+    mapping: &MappingArgs,
+    config: &CascadeConfig,
+    stores: &Stores,
+    show_progress: bool,
+) -> anyhow::Result<Summary> {
+    let progress = if show_progress {
+        ProgressBar::new(source.size)
+    } else {
+        ProgressBar::hidden()
+    };
+    progress.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+        )
+        .expect("a valid progress template")
+        .progress_chars("=> "),
+    );
+    progress.set_message(format!("importing {kind:?}").to_lowercase());
+    let opened = (source.open)().context("opening the source")?;
+    let reader = BufReader::with_capacity(1 << 20, progress.wrap_read(opened));
+    let mut sink = Sink::new(kind, config, stores);
+    match format {
+        Format::Csv => {
+            let rows = match mapping.timestamps {
+                Some(_) => Some(csv_rows::count_rows((source.open)()?)?),
+                None => None,
+            };
+            let mapping = CsvMapping::new(kind, mapping, &source.name, config, rows)?;
+            mapping.read(reader, &mut sink)?;
+        }
+        Format::Ndjson => {
+            for (index, line) in reader.lines().enumerate() {
+                let line = line.context("reading the file")?;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let record = serde_json::from_str(&line).map_err(|e| {
+                    cascade_core::FieldError::new("", format!("malformed JSON: {e}"))
+                });
+                sink.push(index as u64 + 1, record)?;
+            }
+        }
+    }
+    let summary = sink.finish()?;
+    progress.finish_and_clear();
+    Ok(summary)
+}
