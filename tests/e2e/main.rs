@@ -1,1 +1,6 @@
+//! End-to-end tests that start the `cascade` binary.
 
+mod demo;
+mod durability;
+mod import;
+mod support;

@@ -64,8 +64,10 @@ impl Server {
     }
 }
 
-/// All routes, with metrics, panic containment and the body limit.
+/// All routes, with metrics, panic containment and the body limit. Installs the
+/// Prometheus recorder if no router did before.
 pub fn router(app: Arc<App>) -> Router {
+    crate::metrics::prometheus();
     let body_limit = app.config.server_conf.max_body_bytes;
     Router::new()
         .route("/health", get(routes::health::health))

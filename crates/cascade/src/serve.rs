@@ -16,19 +16,22 @@ pub fn apply_listen(config: &mut CascadeConfig, listen: &str) -> anyhow::Result<
     Ok(())
 }
 
-/// Serves until a shutdown signal; prints `listening on http://ADDR` once bound, and then
-/// `banner` if one is given.
+/// Serves until a shutdown signal. Prints `listening on http://ADDR` once bound, `ready`
+/// once the event log is replayed, and then `banner` (with `{addr}` filled in) if given.
 pub async fn serve(config: CascadeConfig, banner: Option<String>) -> anyhow::Result<()> {
     let data_dir = config.storage_conf.data_dir.clone();
     let app = App::open(config)
         .with_context(|| format!("opening the data directory {}", data_dir.display()))?;
-    let server = Server::bind(app).await?;
+    let server = Server::bind(app.clone()).await?;
     let addr = server.local_addr()?;
     println!("listening on http://{addr}");
+    let running = tokio::spawn(server.run(shutdown_signal()));
+    app.stream.wait_applied(app.startup_events).await;
+    println!("ready: {} events replayed", app.startup_events);
     if let Some(banner) = banner {
         println!("{}", banner.replace("{addr}", &addr.to_string()));
     }
-    server.run(shutdown_signal()).await?;
+    running.await.context("the server task")??;
     tracing::info!("stopped");
     Ok(())
 }
