@@ -25,11 +25,19 @@ fn the_demo_serves_recommendations_for_a_goodbooks_user_within_a_minute() {
         .unwrap()
         .json()
         .unwrap();
-    assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
     let items = answer["items"].as_array().unwrap();
     assert_eq!(items.len(), 5, "{answer}");
     let book: serde_json::Value = client
-        .get(format!("{}/api/items/{}", demo.base, items[0]["item_id"].as_str().unwrap()))
+        .get(format!(
+            "{}/api/items/{}",
+            demo.base,
+            items[0]["item_id"].as_str().unwrap()
+        ))
         .send()
         .unwrap()
         .json()

@@ -25,14 +25,21 @@ fn batch(ids: &[String]) -> String {
 
 /// Posts batches until the server dies; records the ids of every acknowledged batch.
 /// Each batch also re-sends the writer's previous batch, as a client retrying would.
-fn write_until_killed(base: String, trial: usize, writer: usize, acked: Arc<Mutex<HashSet<String>>>) {
+fn write_until_killed(
+    base: String,
+    trial: usize,
+    writer: usize,
+    acked: Arc<Mutex<HashSet<String>>>,
+) {
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
     let mut previous: Vec<String> = Vec::new();
     for round in 0.. {
-        let fresh: Vec<String> = (0..BATCH).map(|i| format!("t{trial}-w{writer}-r{round}-{i}")).collect();
+        let fresh: Vec<String> = (0..BATCH)
+            .map(|i| format!("t{trial}-w{writer}-r{round}-{i}"))
+            .collect();
         let ids: Vec<String> = previous.iter().chain(&fresh).cloned().collect();
         let response = client
             .post(format!("{base}/api/events"))
@@ -70,14 +77,29 @@ fn acknowledged_events_survive_sigkill_exactly_once() {
     }
 
     let acked = acked.lock().unwrap();
-    assert!(acked.len() > 1000, "the trials acknowledged too little to prove anything: {}", acked.len());
+    assert!(
+        acked.len() > 1000,
+        "the trials acknowledged too little to prove anything: {}",
+        acked.len()
+    );
     let store = EmbeddedStore::open(dir.path()).unwrap();
     let mut copies: HashMap<String, usize> = HashMap::new();
     for logged in store.read_from(0, usize::MAX).unwrap() {
         *copies.entry(logged.event.event_id).or_default() += 1;
     }
-    let lost: Vec<&String> = acked.iter().filter(|id| !copies.contains_key(*id)).collect();
-    assert!(lost.is_empty(), "{} acknowledged events were lost, e.g. {:?}", lost.len(), &lost[..lost.len().min(5)]);
+    let lost: Vec<&String> = acked
+        .iter()
+        .filter(|id| !copies.contains_key(*id))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged events were lost, e.g. {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
     let doubled: Vec<(&String, &usize)> = copies.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(doubled.is_empty(), "events stored more than once: {doubled:?}");
+    assert!(
+        doubled.is_empty(),
+        "events stored more than once: {doubled:?}"
+    );
 }

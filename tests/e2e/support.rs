@@ -33,17 +33,26 @@ impl Running {
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let deadline = Instant::now() + timeout;
         let mut line = String::new();
-        loop {
+        let base = loop {
             line.clear();
-            assert!(Instant::now() < deadline, "cascade did not start listening in time");
-            let read = stdout.read_line(&mut line).expect("reading cascade's output");
-            assert!(read > 0, "cascade exited before listening: {:?}", child.try_wait());
+            let read = stdout.read_line(&mut line).unwrap_or(0);
             if let Some(base) = line.trim().strip_prefix("listening on ") {
-                return Running {
-                    base: base.to_string(),
-                    child,
-                    stdout,
-                };
+                break Some(base.to_string());
+            }
+            if read == 0 || Instant::now() >= deadline {
+                break None;
+            }
+        };
+        match base {
+            Some(base) => Running {
+                base,
+                child,
+                stdout,
+            },
+            None => {
+                let _ = child.kill();
+                let status = child.wait();
+                panic!("cascade did not start listening within {timeout:?}: {status:?}");
             }
         }
     }
@@ -64,7 +73,10 @@ impl Running {
         let mut line = String::new();
         loop {
             line.clear();
-            let read = self.stdout.read_line(&mut line).expect("reading cascade's output");
+            let read = self
+                .stdout
+                .read_line(&mut line)
+                .expect("reading cascade's output");
             assert!(read > 0, "cascade exited before printing `{prefix}`");
             if line.starts_with(prefix) {
                 return line;

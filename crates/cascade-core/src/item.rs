@@ -86,10 +86,7 @@ impl FieldValue {
     ) -> Result<Self, FieldError> {
         use serde_json::Value;
         let wrong = |what: &str| {
-            FieldError::new(
-                field,
-                format!("expected {what}, got {}", json_kind(value)),
-            )
+            FieldError::new(field, format!("expected {what}, got {}", json_kind(value)))
         };
         match (expected, value) {
             (Some(FieldType::Text) | None, Value::String(s)) => Ok(FieldValue::Text(s.clone())),

@@ -74,7 +74,10 @@ fn required_id(field: &str, id: Option<Id>, errors: &mut Vec<FieldError>) -> Str
             } else if id.len() > MAX_ID_BYTES {
                 errors.push(FieldError::new(
                     field,
-                    format!("is {} bytes long; at most {MAX_ID_BYTES} are allowed", id.len()),
+                    format!(
+                        "is {} bytes long; at most {MAX_ID_BYTES} are allowed",
+                        id.len()
+                    ),
                 ));
             }
             id
@@ -102,7 +105,10 @@ pub fn parse_event(
             let known: Vec<&str> = types.types.iter().map(String::as_str).collect();
             errors.push(FieldError::new(
                 "type",
-                format!("unknown event type `{t}`; configured types: {}", known.join(", ")),
+                format!(
+                    "unknown event type `{t}`; configured types: {}",
+                    known.join(", ")
+                ),
             ));
             t
         }
@@ -230,7 +236,10 @@ pub fn parse_item(
         let path = format!("fields.{name}");
         let declared = schema.field_type(name);
         if declared.is_none() && !schema.allow_undeclared_fields {
-            errors.push(FieldError::new(path, "is not declared in ItemSchema.Fields"));
+            errors.push(FieldError::new(
+                path,
+                "is not declared in ItemSchema.Fields",
+            ));
             continue;
         }
         if raw.is_null() {
@@ -274,7 +283,10 @@ fn parse_embedding(
     if vector.len() != dimension {
         return Err(FieldError::new(
             path,
-            format!("has {} dimensions; the schema declares {dimension}", vector.len()),
+            format!(
+                "has {} dimensions; the schema declares {dimension}",
+                vector.len()
+            ),
         ));
     }
     if vector.iter().any(|x| !x.is_finite()) {
@@ -284,7 +296,10 @@ fn parse_embedding(
 }
 
 /// Validates one user record `{id, attributes}`; attribute types are inferred.
-pub fn parse_user(value: serde_json::Value, path_id: Option<&str>) -> Result<User, Vec<FieldError>> {
+pub fn parse_user(
+    value: serde_json::Value,
+    path_id: Option<&str>,
+) -> Result<User, Vec<FieldError>> {
     let mut record = expect_object(value).map_err(|e| vec![e])?;
     let mut errors = Vec::new();
     let id = take_id(&mut record, path_id, &mut errors);
@@ -338,7 +353,8 @@ mod tests {
 
     #[test]
     fn missing_ids_and_unknown_type_are_each_named() {
-        let errors = parse_event(json!({"type": "teleport", "item_id": ""}), &types(), 0).unwrap_err();
+        let errors =
+            parse_event(json!({"type": "teleport", "item_id": ""}), &types(), 0).unwrap_err();
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["event_id", "uid", "item_id", "type"]);
         assert!(errors[3].reason.contains("teleport"));
@@ -354,7 +370,11 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(errors[0].field, "context.position");
-        assert!(errors[0].reason.contains("invalid type"), "{}", errors[0].reason);
+        assert!(
+            errors[0].reason.contains("invalid type"),
+            "{}",
+            errors[0].reason
+        );
     }
 
     #[test]
@@ -371,7 +391,9 @@ mod tests {
     #[test]
     fn item_fields_follow_the_schema() {
         let mut schema = ItemSchema::default();
-        schema.fields.insert("year".into(), crate::FieldType::Numeric);
+        schema
+            .fields
+            .insert("year".into(), crate::FieldType::Numeric);
         schema.embeddings.insert("v".into(), 2);
         let item = parse_item(
             json!({"id": 5, "fields": {"title": "Dune", "year": 1965, "tags": ["sf"]},
@@ -404,10 +426,14 @@ mod tests {
 
     #[test]
     fn user_attributes_are_inferred() {
-        let user = parse_user(json!({"id": "u", "attributes": {"age": 30, "country": "NZ"}}), None)
-            .unwrap();
+        let user = parse_user(
+            json!({"id": "u", "attributes": {"age": 30, "country": "NZ"}}),
+            None,
+        )
+        .unwrap();
         assert_eq!(user.attributes["age"], FieldValue::Numeric(30.0));
-        let errors = parse_user(json!({"id": "u", "attributes": {"x": {"y": 1}}}), None).unwrap_err();
+        let errors =
+            parse_user(json!({"id": "u", "attributes": {"x": {"y": 1}}}), None).unwrap_err();
         assert_eq!(errors[0].field, "attributes.x");
     }
 }

@@ -198,7 +198,11 @@ mod tests {
             "hour 0 left the window when the watermark reached hour 3"
         );
         index.observe(0, &click("a", 0));
-        assert_eq!(ids(&index)[2], ("a".into(), 1.0), "events older than the window are ignored");
+        assert_eq!(
+            ids(&index)[2],
+            ("a".into(), 1.0),
+            "events older than the window are ignored"
+        );
     }
 
     #[test]

@@ -12,7 +12,9 @@ pub fn read_body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<By
     body.map_err(|rejection| {
         let status = rejection.status();
         let msg = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            format!("request body is larger than the limit of {limit} bytes (ServerConf.MaxBodyBytes)")
+            format!(
+                "request body is larger than the limit of {limit} bytes (ServerConf.MaxBodyBytes)"
+            )
         } else {
             format!("cannot read request body: {}", rejection.body_text())
         };
@@ -33,11 +35,16 @@ pub fn split_records(headers: &HeaderMap, body: &[u8]) -> Result<Vec<Record>, Ap
         .is_some_and(|t| t.contains("ndjson") || t.contains("jsonl"));
     let first = body.iter().find(|b| !b.is_ascii_whitespace()).copied();
     if first.is_none() {
-        return Err(ApiError::status(StatusCode::BAD_REQUEST, "request body is empty"));
+        return Err(ApiError::status(
+            StatusCode::BAD_REQUEST,
+            "request body is empty",
+        ));
     }
     if !declared_ndjson {
         match serde_json::from_slice::<serde_json::Value>(body) {
-            Ok(serde_json::Value::Array(records)) => return Ok(records.into_iter().map(Ok).collect()),
+            Ok(serde_json::Value::Array(records)) => {
+                return Ok(records.into_iter().map(Ok).collect());
+            }
             Ok(record @ serde_json::Value::Object(_)) => return Ok(vec![Ok(record)]),
             Ok(other) => {
                 return Err(ApiError::status(
@@ -66,7 +73,10 @@ fn ndjson_records(body: &[u8]) -> Vec<Record> {
         .filter(|(_, line)| line.iter().any(|b| !b.is_ascii_whitespace()))
         .map(|(line_index, line)| {
             serde_json::from_slice(line).map_err(|error| {
-                FieldError::new("", format!("malformed JSON on line {}: {error}", line_index + 1))
+                FieldError::new(
+                    "",
+                    format!("malformed JSON on line {}: {error}", line_index + 1),
+                )
             })
         })
         .collect()
@@ -84,7 +94,12 @@ mod tests {
 
     #[test]
     fn arrays_objects_and_ndjson() {
-        assert_eq!(split("application/json", r#"[{"a":1},{"a":2}]"#).unwrap().len(), 2);
+        assert_eq!(
+            split("application/json", r#"[{"a":1},{"a":2}]"#)
+                .unwrap()
+                .len(),
+            2
+        );
         assert_eq!(split("application/json", r#"{"a":1}"#).unwrap().len(), 1);
         let records = split("application/json", "{\"a\":1}\n\n{\"a\":2}\n").unwrap();
         assert_eq!(records.len(), 2);

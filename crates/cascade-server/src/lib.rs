@@ -9,4 +9,4 @@ pub mod routes;
 pub mod serve;
 
 pub use app::App;
-pub use serve::{Server, ServeError};
+pub use serve::{ServeError, Server};

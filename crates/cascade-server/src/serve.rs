@@ -56,7 +56,10 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes, then finishes the requests in flight.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await?;
@@ -88,9 +91,7 @@ pub fn router(app: Arc<App>) -> Router {
                 .put(routes::records::put_record::<routes::records::Users>)
                 .delete(routes::records::delete_record::<routes::records::Users>),
         )
-        .fallback(|| async {
-            ApiError::status(axum::http::StatusCode::NOT_FOUND, "no such route")
-        })
+        .fallback(|| async { ApiError::status(axum::http::StatusCode::NOT_FOUND, "no such route") })
         .layer(axum::middleware::from_fn(track_http))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(|_| {

@@ -28,7 +28,10 @@ impl TestServer {
         let mut config = CascadeConfig::default();
         config.storage_conf.data_dir = dir.path().to_owned();
         config.popular_conf.refresh_millis = 0;
-        config.item_schema.fields.insert("year".into(), cascade_core::FieldType::Numeric);
+        config
+            .item_schema
+            .fields
+            .insert("year".into(), cascade_core::FieldType::Numeric);
         config.item_schema.embeddings.insert("v".into(), 3);
         adjust(&mut config);
         let app = App::open(config).unwrap();
@@ -39,7 +42,13 @@ impl TestServer {
         }
     }
 
-    async fn send(&self, method: Method, uri: &str, content_type: &str, body: Vec<u8>) -> (StatusCode, Value) {
+    async fn send(
+        &self,
+        method: Method,
+        uri: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
         let request = Request::builder()
             .method(method)
             .uri(uri)
@@ -48,14 +57,22 @@ impl TestServer {
             .unwrap();
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
         let value = serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
         (status, value)
     }
 
     async fn post(&self, uri: &str, body: &str) -> (StatusCode, Value) {
-        self.send(Method::POST, uri, "application/json", body.as_bytes().to_vec()).await
+        self.send(
+            Method::POST,
+            uri,
+            "application/json",
+            body.as_bytes().to_vec(),
+        )
+        .await
     }
 
     async fn events(&self, events: Value) -> (StatusCode, Value) {
@@ -68,7 +85,12 @@ impl TestServer {
 
     async fn put_item(&self, id: &str) {
         let (status, body) = self
-            .send(Method::PUT, &format!("/api/items/{id}"), "application/json", b"{}".to_vec())
+            .send(
+                Method::PUT,
+                &format!("/api/items/{id}"),
+                "application/json",
+                b"{}".to_vec(),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
@@ -83,7 +105,12 @@ fn details(body: &Value) -> Vec<(Option<u64>, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|d| (d["index"].as_u64(), d["field"].as_str().unwrap().to_string()))
+        .map(|d| {
+            (
+                d["index"].as_u64(),
+                d["field"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -91,7 +118,11 @@ fn details(body: &Value) -> Vec<(Option<u64>, String)> {
 async fn a_valid_batch_is_acknowledged_and_duplicates_are_counted() {
     let server = TestServer::new();
     let (status, body) = server
-        .events(json!([click("a", "u", "i", 1), click("b", "u", "i", 2), click("a", "u", "i", 1)]))
+        .events(json!([
+            click("a", "u", "i", 1),
+            click("b", "u", "i", 2),
+            click("a", "u", "i", 1)
+        ]))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["accepted"], 2);
@@ -105,18 +136,33 @@ async fn ndjson_is_accepted_and_a_malformed_line_is_named() {
     let server = TestServer::new();
     let good = format!("{}\n{}\n", click("a", "u", "i", 1), click("b", "u", "i", 2));
     let (status, body) = server
-        .send(Method::POST, "/api/events", "application/x-ndjson", good.into_bytes())
+        .send(
+            Method::POST,
+            "/api/events",
+            "application/x-ndjson",
+            good.into_bytes(),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["accepted"], 2);
 
     let bad = format!("{}\n{{\"event_id\": \n", click("c", "u", "i", 1));
     let (status, body) = server
-        .send(Method::POST, "/api/events", "application/x-ndjson", bad.into_bytes())
+        .send(
+            Method::POST,
+            "/api/events",
+            "application/x-ndjson",
+            bad.into_bytes(),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(details(&body), [(Some(1), String::new())]);
-    assert!(body["details"][0]["reason"].as_str().unwrap().contains("line 2"));
+    assert!(
+        body["details"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("line 2")
+    );
 }
 
 #[tokio::test]
@@ -124,7 +170,10 @@ async fn malformed_json_is_a_400_that_says_so() {
     let server = TestServer::new();
     let (status, body) = server.post("/api/events", "[{\"event_id\": \"a\",").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body["msg"].as_str().unwrap().contains("malformed JSON"), "{body}");
+    assert!(
+        body["msg"].as_str().unwrap().contains("malformed JSON"),
+        "{body}"
+    );
     assert_eq!(body["code"], 400);
 }
 
@@ -172,7 +221,10 @@ async fn partial_mode_stores_the_valid_records_and_lists_the_rest() {
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["accepted"], 1);
     assert_eq!(answer["rejected"], 1);
-    assert_eq!(details(&answer), [(Some(1), "uid".into()), (Some(1), "item_id".into())]);
+    assert_eq!(
+        details(&answer),
+        [(Some(1), "uid".into()), (Some(1), "item_id".into())]
+    );
     assert_eq!(server.stored_events(), 1);
 
     let (status, answer) = server.post("/api/events?partial=maybe", &body).await;
@@ -186,15 +238,23 @@ async fn oversize_bodies_and_batches_are_refused_with_json() {
         c.server_conf.max_body_bytes = 1024;
         c.server_conf.max_batch_records = 3;
     });
-    let big: Vec<Value> = (0..50).map(|i| click(&i.to_string(), "u", "i", 1)).collect();
+    let big: Vec<Value> = (0..50)
+        .map(|i| click(&i.to_string(), "u", "i", 1))
+        .collect();
     let (status, body) = server.events(Value::Array(big)).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert!(body["msg"].as_str().unwrap().contains("MaxBodyBytes"), "{body}");
+    assert!(
+        body["msg"].as_str().unwrap().contains("MaxBodyBytes"),
+        "{body}"
+    );
 
     let four: Vec<Value> = (0..4).map(|i| click(&i.to_string(), "u", "i", 1)).collect();
     let (status, body) = server.events(Value::Array(four)).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert!(body["msg"].as_str().unwrap().contains("MaxBatchRecords"), "{body}");
+    assert!(
+        body["msg"].as_str().unwrap().contains("MaxBatchRecords"),
+        "{body}"
+    );
     assert_eq!(server.stored_events(), 0);
 }
 
@@ -203,7 +263,12 @@ async fn items_and_users_round_trip_and_bad_fields_are_named() {
     let server = TestServer::new();
     let item = json!({"fields": {"title": "Dune", "year": 1965, "tags": ["sf"]}, "embeddings": {"v": [1.0, 0.0, 0.5]}});
     let (status, body) = server
-        .send(Method::PUT, "/api/items/42", "application/json", item.to_string().into_bytes())
+        .send(
+            Method::PUT,
+            "/api/items/42",
+            "application/json",
+            item.to_string().into_bytes(),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body) = server.send(Method::GET, "/api/items/42", "", vec![]).await;
@@ -211,15 +276,23 @@ async fn items_and_users_round_trip_and_bad_fields_are_named() {
     assert_eq!(body["fields"]["year"], 1965);
     assert_eq!(body["fields"]["tags"], json!(["sf"]));
 
-    let bad = json!({"id": "43", "fields": {"year": "old"}, "embeddings": {"v": [1.0]}, "colour": 1});
+    let bad =
+        json!({"id": "43", "fields": {"year": "old"}, "embeddings": {"v": [1.0]}, "colour": 1});
     let (status, body) = server
-        .send(Method::PUT, "/api/items/42", "application/json", bad.to_string().into_bytes())
+        .send(
+            Method::PUT,
+            "/api/items/42",
+            "application/json",
+            bad.to_string().into_bytes(),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let fields: Vec<String> = details(&body).into_iter().map(|(_, f)| f).collect();
     assert_eq!(fields, ["id", "colour", "fields.year", "embeddings.v"]);
 
-    let (status, _) = server.send(Method::DELETE, "/api/items/42", "", vec![]).await;
+    let (status, _) = server
+        .send(Method::DELETE, "/api/items/42", "", vec![])
+        .await;
     assert_eq!(status, StatusCode::OK);
     let (status, body) = server.send(Method::GET, "/api/items/42", "", vec![]).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -227,7 +300,12 @@ async fn items_and_users_round_trip_and_bad_fields_are_named() {
 
     let user = json!({"attributes": {"age": 30}});
     let (status, _) = server
-        .send(Method::PUT, "/api/users/u1", "application/json", user.to_string().into_bytes())
+        .send(
+            Method::PUT,
+            "/api/users/u1",
+            "application/json",
+            user.to_string().into_bytes(),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     let (_, body) = server.send(Method::GET, "/api/users/u1", "", vec![]).await;
@@ -242,8 +320,17 @@ async fn recommend_returns_popular_items_the_user_has_not_seen() {
     }
     let mut events = Vec::new();
     for (i, (uid, item)) in [
-        ("x", "a"), ("y", "a"), ("z", "a"), ("x", "b"), ("y", "b"), ("x", "c"),
-        ("x", "gone"), ("y", "gone"), ("z", "gone"), ("w", "gone"), ("x", "unknown"),
+        ("x", "a"),
+        ("y", "a"),
+        ("z", "a"),
+        ("x", "b"),
+        ("y", "b"),
+        ("x", "c"),
+        ("x", "gone"),
+        ("y", "gone"),
+        ("z", "gone"),
+        ("w", "gone"),
+        ("x", "unknown"),
     ]
     .iter()
     .enumerate()
@@ -253,19 +340,39 @@ async fn recommend_returns_popular_items_the_user_has_not_seen() {
     let (status, _) = server.events(Value::Array(events)).await;
     assert_eq!(status, StatusCode::OK);
     server.app.stream.wait_applied(11).await;
-    server.send(Method::DELETE, "/api/items/gone", "", vec![]).await;
+    server
+        .send(Method::DELETE, "/api/items/gone", "", vec![])
+        .await;
 
-    let (status, body) = server.post("/api/recommend", r#"{"uid": "new", "size": 10}"#).await;
+    let (status, body) = server
+        .post("/api/recommend", r#"{"uid": "new", "size": 10}"#)
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let ids: Vec<&str> = body["items"].as_array().unwrap().iter().map(|i| i["item_id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["a", "b", "c"], "by popularity; deleted and unknown items never appear");
+    let ids: Vec<&str> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["item_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        ["a", "b", "c"],
+        "by popularity; deleted and unknown items never appear"
+    );
     assert_eq!(body["items"][0]["retrieve_id"], "popular");
     assert_eq!(body["items"][0]["score"], 3.0);
     assert_eq!(body["size"], 3);
     assert!(body["request_id"].as_str().unwrap().len() > 10);
 
-    let (_, body) = server.post("/api/rec/feed", r#"{"uid": "y", "size": 10}"#).await;
-    let ids: Vec<&str> = body["items"].as_array().unwrap().iter().map(|i| i["item_id"].as_str().unwrap()).collect();
+    let (_, body) = server
+        .post("/api/rec/feed", r#"{"uid": "y", "size": 10}"#)
+        .await;
+    let ids: Vec<&str> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["item_id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["c"], "items y interacted with are excluded");
 }
 
@@ -285,13 +392,20 @@ async fn bad_recommend_requests_are_named() {
     }
     let (status, answer) = server.post("/api/recommend", r#"{"size": 5}"#).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(answer["details"][0]["reason"].as_str().unwrap().contains("uid"));
+    assert!(
+        answer["details"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("uid")
+    );
 }
 
 #[tokio::test]
 async fn metrics_count_requests_and_events() {
     let server = TestServer::new();
-    server.events(json!([click("m1", "u", "i", 1), click("m1", "u", "i", 1)])).await;
+    server
+        .events(json!([click("m1", "u", "i", 1), click("m1", "u", "i", 1)]))
+        .await;
     server.events(json!([{"event_id": "bad"}])).await;
     let (status, text) = server.send(Method::GET, "/metrics", "", vec![]).await;
     assert_eq!(status, StatusCode::OK);
@@ -310,8 +424,14 @@ async fn metrics_count_requests_and_events() {
 #[tokio::test]
 async fn health_ready_and_unknown_routes() {
     let server = TestServer::new();
-    assert_eq!(server.send(Method::GET, "/health", "", vec![]).await.0, StatusCode::OK);
-    assert_eq!(server.send(Method::GET, "/ready", "", vec![]).await.0, StatusCode::OK);
+    assert_eq!(
+        server.send(Method::GET, "/health", "", vec![]).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        server.send(Method::GET, "/ready", "", vec![]).await.0,
+        StatusCode::OK
+    );
     let (status, body) = server.send(Method::GET, "/api/nothing", "", vec![]).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["code"], 404);
@@ -335,7 +455,22 @@ async fn mangled_input_never_breaks_the_server() {
         (Method::PUT, "/api/items/fuzz"),
         (Method::PUT, "/api/users/fuzz"),
     ];
-    let noise = ["{", "}", "[", "]", "\"", ",", ":", "null", "-1e999", "\u{0}", "\u{feff}", "\\", "99999999999999999999", "true"];
+    let noise = [
+        "{",
+        "}",
+        "[",
+        "]",
+        "\"",
+        ",",
+        ":",
+        "null",
+        "-1e999",
+        "\u{0}",
+        "\u{feff}",
+        "\\",
+        "99999999999999999999",
+        "true",
+    ];
     for round in 0..600 {
         let mut body: Vec<u8> = seeds[round % seeds.len()].clone().into_bytes();
         for _ in 0..rng.random_range(1..4) {
@@ -354,9 +489,16 @@ async fn mangled_input_never_breaks_the_server() {
             }
         }
         let (method, uri) = targets[round % targets.len()].clone();
-        let content_type = if round % 5 == 0 { "application/x-ndjson" } else { "application/json" };
+        let content_type = if round % 5 == 0 {
+            "application/x-ndjson"
+        } else {
+            "application/json"
+        };
         let (status, answer) = server.send(method, uri, content_type, body).await;
         assert!(status.as_u16() < 500, "{uri} answered {status}: {answer}");
     }
-    assert_eq!(server.send(Method::GET, "/health", "", vec![]).await.0, StatusCode::OK);
+    assert_eq!(
+        server.send(Method::GET, "/health", "", vec![]).await.0,
+        StatusCode::OK
+    );
 }

@@ -10,4 +10,6 @@ pub mod traits;
 
 pub use embedded::EmbeddedStore;
 pub use error::StoreError;
-pub use traits::{AppendOutcome, AppendTicket, EventLog, ItemStore, LoggedEvent, Stores, UserStore};
+pub use traits::{
+    AppendOutcome, AppendTicket, EventLog, ItemStore, LoggedEvent, Stores, UserStore,
+};

@@ -21,7 +21,11 @@ fn appends_are_deduplicated_within_and_across_batches() {
     let dir = tempfile::tempdir().unwrap();
     let store = EmbeddedStore::open(dir.path()).unwrap();
     let first = store
-        .append(vec![event("a", "u", "i", 1), event("b", "u", "i", 2), event("a", "u", "i", 3)])
+        .append(vec![
+            event("a", "u", "i", 1),
+            event("b", "u", "i", 2),
+            event("a", "u", "i", 3),
+        ])
         .wait_blocking()
         .unwrap();
     assert_eq!(first.accepted, 2);
@@ -47,7 +51,10 @@ fn events_survive_reopen_and_keep_their_positions() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = EmbeddedStore::open(dir.path()).unwrap();
-        store.append(vec![event("a", "u", "i", 1)]).wait_blocking().unwrap();
+        store
+            .append(vec![event("a", "u", "i", 1)])
+            .wait_blocking()
+            .unwrap();
     }
     let store = EmbeddedStore::open(dir.path()).unwrap();
     assert_eq!(*store.durable_len().borrow(), 1);

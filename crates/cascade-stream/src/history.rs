@@ -39,7 +39,10 @@ impl UserHistory {
 
     /// The number of items remembered for `uid`.
     pub fn len(&self, uid: &str) -> usize {
-        self.users.read().get(uid).map_or(0, |recent| recent.order.len())
+        self.users
+            .read()
+            .get(uid)
+            .map_or(0, |recent| recent.order.len())
     }
 
     /// `uid`'s remembered items, most recent first.

@@ -86,7 +86,8 @@ fn follow(
             metrics::counter!("cascade_stream_events_applied_total").increment(batch.len() as u64);
             applied.send_replace(position);
         }
-        metrics::gauge!("cascade_stream_lag_events").set(durable_len.saturating_sub(position) as f64);
+        metrics::gauge!("cascade_stream_lag_events")
+            .set(durable_len.saturating_sub(position) as f64);
         let keep_going = waiter.block_on(async {
             tokio::select! {
                 changed = durable.changed() => changed.is_ok(),
@@ -132,11 +133,19 @@ mod tests {
     async fn replays_the_log_then_follows_new_appends_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
-        store.append(vec![event("a"), event("b")]).wait().await.unwrap();
+        store
+            .append(vec![event("a"), event("b")])
+            .wait()
+            .await
+            .unwrap();
         let recorder = Arc::new(Recorder::default());
         let runtime = StreamRuntime::start(store.clone(), vec![recorder.clone()]);
         runtime.wait_applied(2).await;
-        store.append(vec![event("c"), event("a")]).wait().await.unwrap();
+        store
+            .append(vec![event("c"), event("a")])
+            .wait()
+            .await
+            .unwrap();
         runtime.wait_applied(3).await;
         let seen = recorder.0.lock().clone();
         assert_eq!(seen, [(0, "a".into()), (1, "b".into()), (2, "c".into())]);

@@ -90,7 +90,11 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 fn report(what: &str, rates: Vec<f64>) {
     let rounds: Vec<String> = rates.iter().map(|r| format!("{r:.0}")).collect();
-    println!("{what}: median {:.0} events/s (rounds: {})", median(rates), rounds.join(", "));
+    println!(
+        "{what}: median {:.0} events/s (rounds: {})",
+        median(rates),
+        rounds.join(", ")
+    );
 }
 
 fn bench_store(args: &StoreBench) -> anyhow::Result<()> {
@@ -158,15 +162,20 @@ async fn bench_ingest(args: &IngestBench) -> anyhow::Result<()> {
                 (base, Some(tokio::spawn(server.run(std::future::pending()))))
             }
         };
-        let bodies: Vec<Vec<u8>> = events(&format!("ingest-{round}-{}", cascade_core::time::now_ms()), args.events, round as u64)
-            .chunks(args.batch.max(1))
-            .map(|chunk| serde_json::to_vec(chunk).expect("events serialize"))
-            .collect();
+        let bodies: Vec<Vec<u8>> = events(
+            &format!("ingest-{round}-{}", cascade_core::time::now_ms()),
+            args.events,
+            round as u64,
+        )
+        .chunks(args.batch.max(1))
+        .map(|chunk| serde_json::to_vec(chunk).expect("events serialize"))
+        .collect();
         let queue = Arc::new(std::sync::Mutex::new(bodies));
         let started = Instant::now();
         let mut clients = Vec::new();
         for _ in 0..args.concurrency.max(1) {
-            let (client, queue, url) = (client.clone(), queue.clone(), format!("{base}/api/events"));
+            let (client, queue, url) =
+                (client.clone(), queue.clone(), format!("{base}/api/events"));
             clients.push(tokio::spawn(async move {
                 let mut accepted = 0u64;
                 loop {

@@ -49,8 +49,16 @@ pub fn goodbooks_sources() -> Vec<(Kind, Source, MappingArgs)> {
     };
     vec![
         (Kind::Items, Source::from_static("books", BOOKS), books),
-        (Kind::Events, Source::from_static("ratings", RATINGS), event_mapping("rating", true)),
-        (Kind::Events, Source::from_static("to_read", TO_READ), event_mapping("to_read", false)),
+        (
+            Kind::Events,
+            Source::from_static("ratings", RATINGS),
+            event_mapping("rating", true),
+        ),
+        (
+            Kind::Events,
+            Source::from_static("to_read", TO_READ),
+            event_mapping("to_read", false),
+        ),
     ]
 }
 
@@ -66,7 +74,10 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let data_dir = args.data_dir.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("cascade-demo-{}", cascade_core::time::now_ms()))
     });
-    if data_dir.join(cascade_store::embedded::DATABASE_FILE).exists() {
+    if data_dir
+        .join(cascade_store::embedded::DATABASE_FILE)
+        .exists()
+    {
         bail!(
             "the demo imports into a fresh data directory, and {} already holds one; \
              remove it or pass another --data-dir",
@@ -79,7 +90,8 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         let stores = EmbeddedStore::open_stores(&data_dir)?;
         for (kind, source, mapping) in goodbooks_sources() {
             let name = format!("{}.csv", source.name);
-            let summary = import::import(kind, Format::Csv, source, &mapping, &config, &stores, true)?;
+            let summary =
+                import::import(kind, Format::Csv, source, &mapping, &config, &stores, true)?;
             println!("{}", summary.report(&name));
         }
     }

@@ -33,13 +33,19 @@ fn partial_requested(query: Option<&str>) -> Result<bool, ApiError> {
             ("partial", other) => {
                 return Err(ApiError::invalid(
                     "invalid query parameter",
-                    vec![FieldError::new("partial", format!("expected true or false, got `{other}`"))],
+                    vec![FieldError::new(
+                        "partial",
+                        format!("expected true or false, got `{other}`"),
+                    )],
                 ));
             }
             (name, _) => {
                 return Err(ApiError::invalid(
                     "unknown query parameter",
-                    vec![FieldError::new(name, "unknown query parameter; expected `partial`")],
+                    vec![FieldError::new(
+                        name,
+                        "unknown query parameter; expected `partial`",
+                    )],
                 ));
             }
         }
@@ -72,9 +78,10 @@ pub async fn post_events(
     let mut events: Vec<Event> = Vec::with_capacity(total);
     let mut errors: Vec<FieldError> = Vec::new();
     for (index, record) in records.into_iter().enumerate() {
-        match record.map_err(|e| vec![e]).and_then(|value| {
-            parse_event(value, &app.config.event_conf, now)
-        }) {
+        match record
+            .map_err(|e| vec![e])
+            .and_then(|value| parse_event(value, &app.config.event_conf, now))
+        {
             Ok(event) => events.push(event),
             Err(field_errors) => errors.extend(field_errors.into_iter().map(|e| e.at(index))),
         }

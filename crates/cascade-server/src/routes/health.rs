@@ -22,7 +22,10 @@ pub async fn ready(State(app): State<Arc<App>>) -> Result<Json<serde_json::Value
         let applied = *app.stream.applied().borrow();
         Err(ApiError::status(
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("replaying the event log: {applied} of {} events", app.startup_events),
+            format!(
+                "replaying the event log: {applied} of {} events",
+                app.startup_events
+            ),
         ))
     }
 }

@@ -36,8 +36,8 @@ struct RecommendRequest {
 
 fn parse_request(body: &[u8]) -> Result<RequestContext, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let request: RecommendRequest = serde_path_to_error::deserialize(&mut deserializer)
-        .map_err(|error| {
+    let request: RecommendRequest =
+        serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
             let path = error.path().to_string();
             let field = if path == "." { String::new() } else { path };
             ApiError::invalid(
@@ -49,7 +49,10 @@ fn parse_request(body: &[u8]) -> Result<RequestContext, ApiError> {
     if size == 0 || size > MAX_SIZE {
         return Err(ApiError::invalid(
             "invalid recommend request",
-            vec![FieldError::new("size", format!("must be between 1 and {MAX_SIZE}, got {size}"))],
+            vec![FieldError::new(
+                "size",
+                format!("must be between 1 and {MAX_SIZE}, got {size}"),
+            )],
         ));
     }
     if request.uid.0.is_empty() {

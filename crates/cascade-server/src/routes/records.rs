@@ -22,7 +22,8 @@ pub trait RecordKind: Send + Sync + 'static {
     /// What the record is called in messages.
     const NAME: &'static str;
     /// Validates a JSON body for the record with id `id`.
-    fn parse(app: &App, body: serde_json::Value, id: &str) -> Result<Self::Record, Vec<FieldError>>;
+    fn parse(app: &App, body: serde_json::Value, id: &str)
+    -> Result<Self::Record, Vec<FieldError>>;
     /// Stores the record.
     fn put(app: &App, record: &Self::Record) -> Result<(), StoreError>;
     /// Reads the record with this id.
@@ -87,7 +88,9 @@ async fn blocking<T: Send + 'static>(
     let app = app.clone();
     tokio::task::spawn_blocking(move || call(&app))
         .await
-        .map_err(|e| ApiError::status(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| {
+            ApiError::status(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+        })?
         .map_err(ApiError::from)
 }
 
@@ -98,9 +101,8 @@ pub async fn put_record<K: RecordKind>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let body = read_body(body, app.config.server_conf.max_body_bytes)?;
-    let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::invalid(format!("malformed JSON: {e}"), Vec::new())
-    })?;
+    let value: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::invalid(format!("malformed JSON: {e}"), Vec::new()))?;
     let record = K::parse(&app, value, &id)
         .map_err(|errors| ApiError::invalid(format!("invalid {}", K::NAME), errors))?;
     let json = K::to_json(&record);

@@ -113,7 +113,9 @@ fn commit_group(
     let mut outcomes = Vec::with_capacity(group.len());
     {
         let mut events = txn.open_table(EVENTS).map_err(StoreError::database)?;
-        let mut by_time = txn.open_table(EVENTS_BY_TIME).map_err(StoreError::database)?;
+        let mut by_time = txn
+            .open_table(EVENTS_BY_TIME)
+            .map_err(StoreError::database)?;
         let mut ids = txn.open_table(EVENT_IDS).map_err(StoreError::database)?;
         let mut bytes = Vec::new();
         for request in group {

@@ -68,7 +68,8 @@ impl EmbeddedStore {
 fn create_tables(db: &Database) -> Result<(), StoreError> {
     let txn = db.begin_write().map_err(StoreError::database)?;
     txn.open_table(EVENTS).map_err(StoreError::database)?;
-    txn.open_table(EVENTS_BY_TIME).map_err(StoreError::database)?;
+    txn.open_table(EVENTS_BY_TIME)
+        .map_err(StoreError::database)?;
     txn.open_table(EVENT_IDS).map_err(StoreError::database)?;
     txn.open_table(ITEMS).map_err(StoreError::database)?;
     txn.open_table(USERS).map_err(StoreError::database)?;
@@ -92,7 +93,11 @@ pub(crate) fn decode_event(seq: u64, bytes: &[u8]) -> Result<LoggedEvent, StoreE
 
 impl ItemStore for EmbeddedStore {
     fn upsert_items(&self, items: &[Item]) -> Result<(), StoreError> {
-        records::upsert(&self.db, ITEMS, items.iter().map(|item| (item.id.as_str(), item)))
+        records::upsert(
+            &self.db,
+            ITEMS,
+            items.iter().map(|item| (item.id.as_str(), item)),
+        )
     }
 
     fn get_item(&self, id: &str) -> Result<Option<Item>, StoreError> {
@@ -118,7 +123,11 @@ impl ItemStore for EmbeddedStore {
 
 impl UserStore for EmbeddedStore {
     fn upsert_users(&self, users: &[User]) -> Result<(), StoreError> {
-        records::upsert(&self.db, USERS, users.iter().map(|user| (user.id.as_str(), user)))
+        records::upsert(
+            &self.db,
+            USERS,
+            users.iter().map(|user| (user.id.as_str(), user)),
+        )
     }
 
     fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {
@@ -139,7 +148,11 @@ impl EventLog for EmbeddedStore {
         let txn = self.db.begin_read().map_err(StoreError::database)?;
         let table = txn.open_table(EVENTS).map_err(StoreError::database)?;
         let mut out = Vec::with_capacity(limit.min(4096));
-        for entry in table.range(from_seq..).map_err(StoreError::database)?.take(limit) {
+        for entry in table
+            .range(from_seq..)
+            .map_err(StoreError::database)?
+            .take(limit)
+        {
             let (seq, bytes) = entry.map_err(StoreError::database)?;
             out.push(decode_event(seq.value(), bytes.value())?);
         }
@@ -156,7 +169,9 @@ impl EventLog for EmbeddedStore {
             return Ok(());
         }
         let txn = self.db.begin_read().map_err(StoreError::database)?;
-        let by_time = txn.open_table(EVENTS_BY_TIME).map_err(StoreError::database)?;
+        let by_time = txn
+            .open_table(EVENTS_BY_TIME)
+            .map_err(StoreError::database)?;
         let events = txn.open_table(EVENTS).map_err(StoreError::database)?;
         for entry in by_time
             .range((from, 0)..(to, 0))

@@ -22,7 +22,9 @@ pub(super) fn upsert<'a, T: Serialize + 'a>(
                 key: id.to_owned(),
                 reason: e.to_string(),
             })?;
-            table.insert(id, bytes.as_slice()).map_err(StoreError::database)?;
+            table
+                .insert(id, bytes.as_slice())
+                .map_err(StoreError::database)?;
         }
     }
     txn.commit().map_err(StoreError::database)

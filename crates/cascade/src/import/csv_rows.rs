@@ -35,7 +35,10 @@ pub fn count_rows(reader: impl Read) -> anyhow::Result<u64> {
     let mut reader = csv::Reader::from_reader(reader);
     let mut record = csv::ByteRecord::new();
     let mut rows = 0;
-    while reader.read_byte_record(&mut record).context("reading CSV")? {
+    while reader
+        .read_byte_record(&mut record)
+        .context("reading CSV")?
+    {
         rows += 1;
     }
     Ok(rows)
@@ -66,7 +69,10 @@ impl<'a> CsvMapping<'a> {
                 bail!("--map must be TARGET=COLUMN, got `{pair}`");
             };
             if kind == Kind::Events && !EVENT_TARGETS.contains(&target) {
-                bail!("--map: `{target}` is not an event field; expected one of {}", EVENT_TARGETS.join(", "));
+                bail!(
+                    "--map: `{target}` is not an event field; expected one of {}",
+                    EVENT_TARGETS.join(", ")
+                );
             }
             explicit.insert(target.to_string(), column.to_string());
         }
@@ -142,7 +148,10 @@ impl<'a> CsvMapping<'a> {
             match reader.read_record(&mut row) {
                 Ok(false) => break,
                 Ok(true) => sink.push(line, self.record(&plan, &row, index))?,
-                Err(error) => sink.push(line, Err(FieldError::new("", format!("unreadable CSV row: {error}"))))?,
+                Err(error) => sink.push(
+                    line,
+                    Err(FieldError::new("", format!("unreadable CSV row: {error}"))),
+                )?,
             }
             index += 1;
         }
@@ -186,11 +195,15 @@ impl<'a> CsvMapping<'a> {
             .entry("event_id")
             .or_insert_with(|| Value::from(format!("{}{}", self.id_prefix, index + 1)));
         if let Some(event_type) = &self.args.event_type {
-            record.entry("type").or_insert_with(|| Value::from(event_type.as_str()));
+            record
+                .entry("type")
+                .or_insert_with(|| Value::from(event_type.as_str()));
         }
         if let Some((start, end, rows)) = self.spread {
             let offset = (i128::from(end - start) * i128::from(index) / i128::from(rows)) as i64;
-            record.entry("timestamp").or_insert_with(|| Value::from(start + offset));
+            record
+                .entry("timestamp")
+                .or_insert_with(|| Value::from(start + offset));
         }
         Value::Object(record)
     }

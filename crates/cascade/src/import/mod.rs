@@ -85,7 +85,8 @@ pub fn parse_time_range(text: &str) -> anyhow::Result<(TimestampMs, TimestampMs)
         .split_once("..")
         .with_context(|| format!("--timestamps must be START..END, got `{text}`"))?;
     let parse = |s: &str| {
-        parse_instant(s).with_context(|| format!("--timestamps: `{s}` is not a date or epoch milliseconds"))
+        parse_instant(s)
+            .with_context(|| format!("--timestamps: `{s}` is not a date or epoch milliseconds"))
     };
     let (start, end) = (parse(start)?, parse(end)?);
     if end <= start {
@@ -109,7 +110,15 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
         open: Box::new(move || Ok(Box::new(File::open(&path)?))),
         size,
     };
-    let summary = import(args.kind, format, source, &args.mapping, &config, &stores, true)?;
+    let summary = import(
+        args.kind,
+        format,
+        source,
+        &args.mapping,
+        &config,
+        &stores,
+        true,
+    )?;
     println!("{}", summary.report(&args.file.display().to_string()));
     Ok(())
 }
@@ -192,9 +201,8 @@ pub fn import(
                 if line.trim().is_empty() {
                     continue;
                 }
-                let record = serde_json::from_str(&line).map_err(|e| {
-                    cascade_core::FieldError::new("", format!("malformed JSON: {e}"))
-                });
+                let record = serde_json::from_str(&line)
+                    .map_err(|e| cascade_core::FieldError::new("", format!("malformed JSON: {e}")));
                 sink.push(index as u64 + 1, record)?;
             }
         }

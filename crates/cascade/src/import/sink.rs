@@ -56,7 +56,9 @@ impl<'a> Sink<'a> {
             Kind::Events => {
                 parse_event(value, &self.config.event_conf, self.now).map(|e| self.events.push(e))
             }
-            Kind::Items => parse_item(value, &self.config.item_schema, None).map(|i| self.items.push(i)),
+            Kind::Items => {
+                parse_item(value, &self.config.item_schema, None).map(|i| self.items.push(i))
+            }
             Kind::Users => parse_user(value, None).map(|u| self.users.push(u)),
         };
         if let Err(errors) = parsed {

@@ -29,7 +29,11 @@ impl Summary {
     pub fn reject(&mut self, line: u64, errors: &[FieldError]) {
         self.rejected += 1;
         for error in errors {
-            let field = if error.field.is_empty() { "(record)" } else { &error.field };
+            let field = if error.field.is_empty() {
+                "(record)"
+            } else {
+                &error.field
+            };
             *self.rejected_by_field.entry(field.to_string()).or_default() += 1;
             if self.first_rejections.len() < QUOTED_REJECTIONS {
                 self.first_rejections.push(format!("line {line}: {error}"));
