@@ -3,7 +3,7 @@
 
 use std::process::Output;
 
-use cascade_store::{EmbeddedStore, EventLog, ItemStore};
+use cascade_store::{EmbeddedStore, EventLog, ItemStore, UserStore};
 
 use crate::support::cascade;
 
@@ -120,4 +120,40 @@ fn csv_items_take_their_types_from_the_schema() {
         item.fields["tags"],
         cascade_core::FieldValue::Tags(vec!["sf".into(), "classic".into()])
     );
+}
+
+#[test]
+fn ndjson_records_use_the_api_shape_and_bad_lines_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("users.ndjson");
+    std::fs::write(
+        &file,
+        concat!(
+            "{\"id\": \"u1\", \"attributes\": {\"age\": 31, \"country\": \"NZ\"}}\n",
+            "\n",
+            "{\"id\": \"u2\", \"attributes\": {\"age\": {\"years\": 3}}}\n",
+            "{\"id\": \"u3\"\n",
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let output = run(&[
+        "import",
+        "users",
+        file.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    let report = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        report.contains("3 rows read, 1 accepted, 0 duplicates, 2 rejected"),
+        "{report}"
+    );
+    assert!(
+        report.contains("line 3: field `attributes.age`"),
+        "{report}"
+    );
+    assert!(report.contains("line 4: malformed JSON"), "{report}");
+    let store = EmbeddedStore::open(&data).unwrap();
+    assert!(store.get_user("u1").unwrap().is_some());
 }

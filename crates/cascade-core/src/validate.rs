@@ -12,6 +12,9 @@ use crate::user::User;
 /// The longest id (event, user or item) accepted, in bytes.
 pub const MAX_ID_BYTES: usize = 256;
 
+/// How far in the future an event's timestamp may lie (clock skew allowance): one day.
+pub const MAX_FUTURE_SKEW_MS: TimestampMs = 24 * 3_600_000;
+
 /// An id given as a string or an integer; integers are kept in decimal.
 /// Deserialize it where callers may send either.
 pub struct Id(pub String);
@@ -118,13 +121,21 @@ pub fn parse_event(
     if !value.is_finite() {
         errors.push(FieldError::new("value", "must be a finite number"));
     }
-    if let Some(timestamp) = input.timestamp
-        && timestamp < 0
-    {
-        errors.push(FieldError::new(
+    match input.timestamp {
+        Some(timestamp) if timestamp < 0 => errors.push(FieldError::new(
             "timestamp",
             "must be milliseconds since the Unix epoch (not negative)",
-        ));
+        )),
+        Some(timestamp) if timestamp > now.saturating_add(MAX_FUTURE_SKEW_MS) => {
+            errors.push(FieldError::new(
+                "timestamp",
+                format!(
+                    "{timestamp} is more than a day in the future (now is {now}); \
+                     timestamps are milliseconds since the Unix epoch"
+                ),
+            ))
+        }
+        _ => {}
     }
     if !errors.is_empty() {
         return Err(errors);
@@ -375,6 +386,24 @@ mod tests {
             "{}",
             errors[0].reason
         );
+    }
+
+    #[test]
+    fn timestamps_far_in_the_future_or_negative_are_refused() {
+        let at = |timestamp: i64| {
+            parse_event(
+                json!({"event_id": "e", "type": "click", "uid": "u", "item_id": "i",
+                       "timestamp": timestamp}),
+                &types(),
+                1_000_000,
+            )
+        };
+        assert!(at(1_000_000 + MAX_FUTURE_SKEW_MS).is_ok());
+        assert_eq!(
+            at(1_000_001 + MAX_FUTURE_SKEW_MS).unwrap_err()[0].field,
+            "timestamp"
+        );
+        assert_eq!(at(-1).unwrap_err()[0].field, "timestamp");
     }
 
     #[test]

@@ -100,6 +100,10 @@ fn click(id: &str, uid: &str, item: &str, timestamp: i64) -> Value {
     json!({"event_id": id, "type": "click", "uid": uid, "item_id": item, "timestamp": timestamp})
 }
 
+fn reason(body: &Value, index: usize) -> &str {
+    body["details"][index]["reason"].as_str().unwrap()
+}
+
 fn details(body: &Value) -> Vec<(Option<u64>, String)> {
     body["details"]
         .as_array()
@@ -157,12 +161,7 @@ async fn ndjson_is_accepted_and_a_malformed_line_is_named() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(details(&body), [(Some(1), String::new())]);
-    assert!(
-        body["details"][0]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("line 2")
-    );
+    assert!(reason(&body, 0).contains("line 2"));
 }
 
 #[tokio::test]
@@ -392,12 +391,7 @@ async fn bad_recommend_requests_are_named() {
     }
     let (status, answer) = server.post("/api/recommend", r#"{"size": 5}"#).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(
-        answer["details"][0]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("uid")
-    );
+    assert!(reason(&answer, 0).contains("uid"));
 }
 
 #[tokio::test]
