@@ -1,9 +1,11 @@
 //! Recommendation pipelines: recall → filter → rank → re-rank.
 //!
-//! Today's pipeline recalls the most popular items and filters out what the user already
-//! interacted with and what is no longer in the catalogue; the configurable cascade of
-//! scenes, components and experiments grows here.
+//! A scene runs its main pipeline and its `PipelineConfs` pipelines; experiments decide,
+//! per user, which settings each pipeline runs with.
 
+pub mod experiment;
 pub mod recommender;
+pub mod spec;
 
+pub use experiment::{Assignment, ExperimentRouter};
 pub use recommender::Recommender;

@@ -1,61 +1,9 @@
-//! The configuration document: one JSON file (comments allowed) with PascalCase keys,
-//! in the style of PAI-Rec's `RecommendConfig`.
+//! Cascade's own service sections: where to listen, where data lives, limits, and the
+//! settings of the built-in popularity recall and user history.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-
-use crate::event::EventTypes;
-use crate::item::ItemSchema;
-
-/// Why a configuration could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read config {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The document is not valid, at the given key path.
-    #[error("invalid config at `{path}`: {reason}")]
-    Invalid {
-        /// Dotted key path of the offending value.
-        path: String,
-        /// What is wrong.
-        reason: String,
-    },
-}
-
-/// Cascade's whole configuration.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct CascadeConfig {
-    /// Where the HTTP server listens (PAI-Rec's `ListenConf`).
-    #[serde(default)]
-    pub listen_conf: ListenConf,
-    /// Where data lives.
-    #[serde(default)]
-    pub storage_conf: StorageConf,
-    /// HTTP server limits.
-    #[serde(default)]
-    pub server_conf: ServerConf,
-    /// Accepted event types.
-    #[serde(default)]
-    pub event_conf: EventTypes,
-    /// Declared item fields and embeddings.
-    #[serde(default)]
-    pub item_schema: ItemSchema,
-    /// The popularity recall.
-    #[serde(default)]
-    pub popular_conf: PopularConf,
-    /// Per-user interaction history.
-    #[serde(default)]
-    pub history_conf: HistoryConf,
-}
 
 /// Where the HTTP server listens.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -192,60 +140,4 @@ impl Default for HistoryConf {
 
 fn default_max_items_per_user() -> usize {
     1000
-}
-
-impl CascadeConfig {
-    /// Parses a config document; `//` and `/* */` comments are allowed.
-    pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        let mut stripped = String::new();
-        json_comments::StripComments::new(text.as_bytes())
-            .read_to_string(&mut stripped)
-            .map_err(|e| ConfigError::Invalid {
-                path: String::new(),
-                reason: e.to_string(),
-            })?;
-        let mut deserializer = serde_json::Deserializer::from_str(&stripped);
-        serde_path_to_error::deserialize(&mut deserializer).map_err(|e| ConfigError::Invalid {
-            path: e.path().to_string(),
-            reason: e.into_inner().to_string(),
-        })
-    }
-
-    /// Reads and parses a config file.
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::parse(&text)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn comments_and_defaults() {
-        let config = CascadeConfig::parse(
-            r#"{
-                // where to listen
-                "ListenConf": {"HttpPort": 9000},
-                /* block */ "EventConf": {"Types": ["click", "impression"]}
-            }"#,
-        )
-        .unwrap();
-        assert_eq!(config.listen_conf.socket_addr(), "127.0.0.1:9000");
-        assert!(config.event_conf.accepts("click"));
-        assert!(!config.event_conf.accepts("rating"));
-        assert_eq!(config.popular_conf, PopularConf::default());
-    }
-
-    #[test]
-    fn an_unknown_key_is_named_with_its_path() {
-        let error = CascadeConfig::parse(r#"{"ListenConf": {"HttpPrt": 1}}"#).unwrap_err();
-        let text = error.to_string();
-        assert!(text.contains("ListenConf"), "{text}");
-        assert!(text.contains("HttpPrt"), "{text}");
-    }
 }

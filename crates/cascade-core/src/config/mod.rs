@@ -1,0 +1,222 @@
+//! The configuration document: one JSON file (comments allowed) with PascalCase keys,
+//! in the style of PAI-Rec's `RecommendConfig`.
+
+pub mod experiment;
+pub mod rec;
+pub mod references;
+mod service;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::EventTypes;
+use crate::item::ItemSchema;
+pub use experiment::ExperimentConfs;
+pub use rec::RecommendSections;
+pub use references::ConfigIssue;
+pub use service::{HistoryConf, ListenConf, PopularConf, ServerConf, StorageConf};
+
+/// Top-level keys of PAI-Rec configurations that name Alibaba Cloud services. Cascade keeps
+/// that data in its own store (embedded or Redis) and refuses the key rather than ignore it.
+const CLOUD_ONLY_KEYS: &[&str] = &[
+    "HologresConfs",
+    "TableStoreConfs",
+    "BEConfs",
+    "BeFilterConfs",
+    "FeatureStoreConfs",
+    "DatahubConfs",
+    "SlsConfs",
+    "EASConfs",
+    "GraphConfs",
+    "MysqlConfs",
+    "ClickHouseConfs",
+];
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Names that do not resolve, duplicates, exclusive settings set together.
+    #[error("invalid config: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Rejected(Vec<ConfigIssue>),
+    /// The document is not valid, at the given key path.
+    #[error("invalid config at `{path}`: {reason}")]
+    Invalid {
+        /// Dotted key path of the offending value.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Cascade's whole configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CascadeConfig {
+    /// The PAI-Rec recommendation sections (RecallConfs, SceneConfs, PipelineConfs …).
+    #[serde(flatten)]
+    pub recommend: RecommendSections,
+    /// A/B experiment layers.
+    #[serde(default)]
+    pub experiment_confs: ExperimentConfs,
+    /// Where the HTTP server listens (PAI-Rec's `ListenConf`).
+    #[serde(default)]
+    pub listen_conf: ListenConf,
+    /// Where data lives.
+    #[serde(default)]
+    pub storage_conf: StorageConf,
+    /// HTTP server limits.
+    #[serde(default)]
+    pub server_conf: ServerConf,
+    /// Accepted event types.
+    #[serde(default)]
+    pub event_conf: EventTypes,
+    /// Declared item fields and embeddings.
+    #[serde(default)]
+    pub item_schema: ItemSchema,
+    /// The popularity recall.
+    #[serde(default)]
+    pub popular_conf: PopularConf,
+    /// Per-user interaction history.
+    #[serde(default)]
+    pub history_conf: HistoryConf,
+}
+
+impl CascadeConfig {
+    /// Parses and checks a config document; `//` and `/* */` comments are allowed.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let mut stripped = String::new();
+        json_comments::StripComments::new(text.as_bytes())
+            .read_to_string(&mut stripped)
+            .map_err(|e| ConfigError::Invalid {
+                path: String::new(),
+                reason: e.to_string(),
+            })?;
+        let document: serde_json::Value =
+            serde_json::from_str(&stripped).map_err(|e| ConfigError::Invalid {
+                path: String::new(),
+                reason: e.to_string(),
+            })?;
+        check_top_level_keys(&document)?;
+        // The recommendation sections are read on their own: serde's `flatten` would hide
+        // the key path of an error inside them.
+        let (recommend, rest) = split_recommend_sections(document);
+        let mut config: CascadeConfig = deserialize_with_path(rest)?;
+        config.recommend = deserialize_with_path(recommend)?;
+        let issues = references::check(&config);
+        if issues.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Rejected(issues))
+        }
+    }
+
+    /// Reads and parses a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text)
+    }
+}
+
+fn deserialize_with_path<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+) -> Result<T, ConfigError> {
+    serde_path_to_error::deserialize(value).map_err(|e| ConfigError::Invalid {
+        path: e.path().to_string(),
+        reason: e.into_inner().to_string(),
+    })
+}
+
+/// Splits the document into the recommendation sections and everything else.
+fn split_recommend_sections(document: serde_json::Value) -> (serde_json::Value, serde_json::Value) {
+    let sections = keys_of(&RecommendSections::default());
+    let mut recommend = serde_json::Map::new();
+    let mut rest = serde_json::Map::new();
+    if let serde_json::Value::Object(object) = document {
+        for (key, value) in object {
+            if sections.contains(&key) {
+                recommend.insert(key, value);
+            } else {
+                rest.insert(key, value);
+            }
+        }
+    }
+    (recommend.into(), rest.into())
+}
+
+/// Refuses top-level keys Cascade does not know, naming cloud-only ones as such.
+fn check_top_level_keys(document: &serde_json::Value) -> Result<(), ConfigError> {
+    let Some(object) = document.as_object() else {
+        return Err(ConfigError::Invalid {
+            path: String::new(),
+            reason: "the config must be a JSON object".into(),
+        });
+    };
+    let known = keys_of(&CascadeConfig::default());
+    for key in object.keys() {
+        if CLOUD_ONLY_KEYS.contains(&key.as_str()) {
+            return Err(ConfigError::Invalid {
+                path: key.clone(),
+                reason: "names an Alibaba Cloud service; Cascade keeps this data in its own \
+                         store (StorageConf, embedded or Redis) instead"
+                    .into(),
+            });
+        }
+        if !known.contains(key) {
+            return Err(ConfigError::Invalid {
+                path: key.clone(),
+                reason: format!("unknown key; known keys: {}", known.join(", ")),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The keys of a section, as its default serializes.
+fn keys_of(section: &impl Serialize) -> Vec<String> {
+    match serde_json::to_value(section) {
+        Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comments_and_defaults() {
+        let config = CascadeConfig::parse(
+            r#"{
+                // where to listen
+                "ListenConf": {"HttpPort": 9000},
+                /* block */ "EventConf": {"Types": ["click", "impression"]}
+            }"#,
+        )
+        .unwrap();
+        assert_eq!(config.listen_conf.socket_addr(), "127.0.0.1:9000");
+        assert!(config.event_conf.accepts("click"));
+        assert!(!config.event_conf.accepts("rating"));
+        assert_eq!(config.popular_conf, PopularConf::default());
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_with_its_path() {
+        let error = CascadeConfig::parse(r#"{"ListenConf": {"HttpPrt": 1}}"#).unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains("ListenConf"), "{text}");
+        assert!(text.contains("HttpPrt"), "{text}");
+    }
+}
