@@ -10,3 +10,11 @@ pub trait EventObserver: Send + Sync {
     /// Applies one acknowledged event.
     fn observe(&self, seq: u64, event: &Event);
 }
+
+/// Derived state that follows the catalogue: told of every item write after it is durable.
+pub trait ItemObserver: Send + Sync {
+    /// An item was inserted or replaced.
+    fn upserted(&self, item: &crate::Item);
+    /// An item was deleted.
+    fn deleted(&self, id: &str);
+}

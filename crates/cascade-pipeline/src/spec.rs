@@ -54,7 +54,7 @@ pub fn scene_exists(config: &CascadeConfig, scene: &str) -> bool {
 }
 
 /// The scene's pipelines (main first, then PipelineConfs in order) with `params` applied.
-/// The main pipeline is left out when the scene gives it no recall source.
+/// A pipeline without recall sources (a scene with only `PipelineConfs`) recalls nothing.
 pub fn resolve(
     config: &CascadeConfig,
     scene: &str,
@@ -78,7 +78,6 @@ pub fn resolve(
             apply(pipeline, target.key, value);
         }
     }
-    pipelines.retain(|p| p.name != MAIN_PIPELINE || !p.recall_names.is_empty());
     pipelines
 }
 
@@ -97,4 +96,41 @@ fn apply(pipeline: &mut PipelineSpec, key: &str, value: &Value) {
         "ColdStartRankConf" => pipeline.cold_start_rank_conf = parse::<ColdStartRankConf>(value),
         _ => {}
     }
+}
+
+/// When `config` defines no scene at all, adds the built-in scene `default`: the popular
+/// items (`default_popular`), without those the user interacted with
+/// (`default_interacted`) or that are not in the catalogue (`default_in_catalogue`).
+pub fn ensure_default_scene(config: &mut CascadeConfig) {
+    use cascade_core::config::rec::{FilterConf, RecallConf, SceneCategoryConf};
+    let rec = &mut config.recommend;
+    if !rec.scene_confs.is_empty() || !rec.pipeline_confs.is_empty() {
+        return;
+    }
+    rec.recall_confs.push(RecallConf {
+        name: "default_popular".into(),
+        recall_type: "UserGlobalHotRecall".into(),
+        recall_count: 500,
+        settings: Default::default(),
+    });
+    for (name, filter_type) in [
+        ("default_interacted", "UserInteractedFilter"),
+        ("default_in_catalogue", "ItemStateFilter"),
+    ] {
+        rec.filter_confs.push(FilterConf {
+            name: name.into(),
+            filter_type: filter_type.into(),
+            settings: Default::default(),
+        });
+    }
+    let category = SceneCategoryConf {
+        recall_names: vec!["default_popular".into()],
+        settings: Default::default(),
+    };
+    rec.scene_confs
+        .insert("default".into(), BTreeMap::from([("default".to_string(), category)]));
+    rec.filter_names.insert(
+        "default".into(),
+        vec!["default_interacted".into(), "default_in_catalogue".into()],
+    );
 }

@@ -1,2 +1,5 @@
-//! Ranking: feature assembly, models, trainers and offline metrics. Empty until the ranking work lands;
-//! it already sits in its place in the dependency order (core, store → rank → pipeline).
+//! Ranking: feature assembly, models, trainers and offline evaluation ([`offline`]); it sits in
+//! its place in the dependency order (core, store → rank → pipeline).
+
+pub mod offline;
+pub mod scorer;

@@ -3,8 +3,14 @@
 //! Each source implements [`RecallSource`] and is registered by name; a pipeline lists the
 //! names it recalls from.
 
+pub mod als;
+pub mod ann;
+pub mod newest;
 pub mod popular;
 pub mod source;
 
+pub use als::{AlsConfig, AlsModel, AlsRecall};
+pub use ann::{AnnConfig, AnnError, AnnHit, AnnIndex, AnnMetric, AnnPrecision};
+pub use newest::NewestItems;
 pub use popular::PopularIndex;
 pub use source::RecallSource;

@@ -1,58 +1,120 @@
-//! The application: configuration, stores, derived state and the pipeline, wired together.
+//! The application: configuration, stores, derived state and the recommendation engine,
+//! wired together; configuration reloads swap the engine without dropping requests.
 
 use std::sync::Arc;
 
-use cascade_core::EventObserver;
-use cascade_core::config::CascadeConfig;
-use cascade_pipeline::Recommender;
+use cascade_core::config::{CascadeConfig, ConfigError};
+use cascade_core::{EventObserver, Item};
+use cascade_pipeline::spec::ensure_default_scene;
+use cascade_pipeline::{Deps, Engine, Recommender, Registry, Shared};
 use cascade_retrieval::PopularIndex;
 use cascade_store::{EmbeddedStore, StoreError, Stores};
-use cascade_stream::{StreamRuntime, UserHistory};
+use cascade_stream::{HistoryKind, StreamRuntime, UserHistory};
+use parking_lot::RwLock;
 
 /// Everything a request handler needs.
 pub struct App {
-    /// The configuration the server started with.
-    pub config: CascadeConfig,
     /// Items, users and the event log.
     pub stores: Stores,
-    /// The recommendation pipeline.
-    pub recommender: Recommender,
     /// The stream runtime that keeps derived state fresh.
     pub stream: StreamRuntime,
     /// How many events the log held at start-up; the server is ready once they are replayed.
     pub startup_events: u64,
+    registry: Registry,
+    shared: Arc<Shared>,
+    engine: RwLock<Arc<Engine>>,
 }
 
 impl App {
     /// Opens the embedded store in the configured data directory and starts the stream runtime.
-    pub fn open(config: CascadeConfig) -> Result<Arc<Self>, StoreError> {
+    pub fn open(config: CascadeConfig) -> Result<Arc<Self>, AppError> {
         let stores = EmbeddedStore::open_stores(&config.storage_conf.data_dir)?;
-        Ok(Self::with_stores(config, stores))
+        Self::with_stores(config, stores, |_| {})
     }
 
-    /// Builds the application over the given stores.
-    pub fn with_stores(config: CascadeConfig, stores: Stores) -> Arc<Self> {
+    /// Builds the application over the given stores; `extend` may register more component types.
+    pub fn with_stores(
+        config: CascadeConfig,
+        stores: Stores,
+        extend: impl FnOnce(&mut Registry),
+    ) -> Result<Arc<Self>, AppError> {
         let types = config.event_conf.clone();
         let popular = Arc::new(PopularIndex::new(&config.popular_conf, types.clone()));
-        let history = Arc::new(UserHistory::new(
-            config.history_conf.max_items_per_user,
-            types,
-        ));
+        let history = |kind| {
+            Arc::new(UserHistory::new(kind, config.history_conf.max_items_per_user, types.clone()))
+        };
+        let (interactions, exposures) = (history(HistoryKind::Interactions), history(HistoryKind::Exposures));
         let startup_events = *stores.events.durable_len().borrow();
-        let observers: Vec<Arc<dyn EventObserver>> = vec![popular.clone(), history.clone()];
+        let observers: Vec<Arc<dyn EventObserver>> =
+            vec![popular.clone(), interactions.clone(), exposures.clone()];
         let stream = StreamRuntime::start(stores.events.clone(), observers);
-        let recommender = Recommender::new(popular, history, stores.items.clone());
-        Arc::new(Self {
-            config,
+        let fallback = Recommender::new(popular.clone(), interactions.clone(), stores.items.clone());
+        let shared = Arc::new(Shared::new(&config, stores.items.clone(), fallback));
+        let mut registry = Registry::with_builtins(Deps {
+            popular,
+            interactions,
+            exposures,
+            items: stores.items.clone(),
+        });
+        extend(&mut registry);
+        let engine = build_engine(config, &registry, &shared)?;
+        Ok(Arc::new(Self {
             stores,
-            recommender,
             stream,
             startup_events,
-        })
+            registry,
+            shared,
+            engine: RwLock::new(Arc::new(engine)),
+        }))
+    }
+
+    /// The engine serving now; a request keeps the one it started with across a reload.
+    pub fn engine(&self) -> Arc<Engine> {
+        self.engine.read().clone()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<CascadeConfig> {
+        self.engine().config().clone()
+    }
+
+    /// Builds `config` and, if it is valid, serves it from now on; otherwise the running
+    /// configuration stays and the error says why.
+    pub fn reload(&self, config: CascadeConfig) -> Result<(), AppError> {
+        let engine = build_engine(config, &self.registry, &self.shared)?;
+        *self.engine.write() = Arc::new(engine);
+        metrics::counter!("cascade_config_reloads_total").increment(1);
+        Ok(())
+    }
+
+    /// Tells caches and indexes of a durable item write.
+    pub fn item_upserted(&self, item: &Item) {
+        self.engine().item_upserted(item);
+    }
+
+    /// Tells caches and indexes of a durable item delete.
+    pub fn item_deleted(&self, id: &str) {
+        self.engine().item_deleted(id);
     }
 
     /// Whether the event log has been replayed into the derived state.
     pub fn is_ready(&self) -> bool {
         *self.stream.applied().borrow() >= self.startup_events
     }
+}
+
+fn build_engine(mut config: CascadeConfig, registry: &Registry, shared: &Arc<Shared>) -> Result<Engine, AppError> {
+    ensure_default_scene(&mut config);
+    Engine::build(config, registry, shared.clone()).map_err(|issues| AppError::Config(ConfigError::Rejected(issues)))
+}
+
+/// Why the application could not start or reload.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The data directory could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
 }

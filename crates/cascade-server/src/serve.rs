@@ -38,9 +38,9 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds the address in `app.config.listen_conf`.
+    /// Binds the address in `app.config().listen_conf`.
     pub async fn bind(app: Arc<App>) -> Result<Self, ServeError> {
-        let addr = app.config.listen_conf.socket_addr();
+        let addr = app.config().listen_conf.socket_addr();
         let listener = TcpListener::bind(&addr)
             .await
             .map_err(|source| ServeError::Bind { addr, source })?;
@@ -71,12 +71,16 @@ impl Server {
 /// Prometheus recorder if no router did before.
 pub fn router(app: Arc<App>) -> Router {
     crate::metrics::prometheus();
-    let body_limit = app.config.server_conf.max_body_bytes;
+    let body_limit = app.config().server_conf.max_body_bytes;
     Router::new()
         .route("/health", get(routes::health::health))
         .route("/ready", get(routes::health::ready))
         .route("/metrics", get(routes::health::metrics))
         .route("/api/events", post(routes::events::post_events))
+        .route(
+            "/api/admin/config",
+            get(routes::admin::get_config).put(routes::admin::put_config),
+        )
         .route("/api/recommend", post(routes::recommend::recommend))
         .route("/api/rec/feed", post(routes::recommend::recommend))
         .route(

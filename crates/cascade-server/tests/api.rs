@@ -496,3 +496,78 @@ async fn mangled_input_never_breaks_the_server() {
         StatusCode::OK
     );
 }
+
+const RELOADED: &str = r#"{
+    // a scene named "books", recalling the popular items
+    "RecallConfs": [{"Name": "hot", "RecallType": "UserGlobalHotRecall", "RecallCount": 10}],
+    "SceneConfs": {"books": {"default": {"RecallNames": ["hot"]}}}
+}"#;
+
+#[tokio::test]
+async fn a_config_reload_takes_effect_and_a_broken_one_is_refused() {
+    let server = TestServer::new();
+    server.put_item("a").await;
+    server.events(json!([click("e1", "x", "a", 1)])).await;
+    server.app.stream.wait_applied(1).await;
+    let (status, _) = server.post("/api/recommend", r#"{"uid": "u", "scene_id": "books"}"#).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "no such scene yet");
+
+    let (status, body) = server.send(Method::PUT, "/api/admin/config", "application/json", RELOADED.into()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = server.post("/api/recommend", r#"{"uid": "u", "scene_id": "books"}"#).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["items"][0]["item_id"], "a");
+
+    let broken = RELOADED.replace(r#""RecallNames": ["hot"]"#, r#""RecallNames": ["cold"]"#);
+    let (status, body) = server.send(Method::PUT, "/api/admin/config", "application/json", broken.into_bytes()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["details"][0]["field"], "SceneConfs.books.default.RecallNames[0]");
+    let (status, _) = server.post("/api/recommend", r#"{"uid": "u", "scene_id": "books"}"#).await;
+    assert_eq!(status, StatusCode::OK, "the running config keeps serving");
+    let (_, config) = server.send(Method::GET, "/api/admin/config", "", vec![]).await;
+    assert_eq!(config["SceneConfs"]["books"]["default"]["RecallNames"], json!(["hot"]));
+
+    let unknown_type = RELOADED.replace("UserGlobalHotRecall", "MagicRecall");
+    let (status, body) = server.send(Method::PUT, "/api/admin/config", "application/json", unknown_type.into_bytes()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["details"][0]["field"], "RecallConfs[0].RecallType");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reloads_do_not_drop_requests_in_flight() {
+    let server = Arc::new(TestServer::new());
+    server.put_item("a").await;
+    let requests = {
+        let server = server.clone();
+        tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            for _ in 0..200 {
+                statuses.push(server.post("/api/recommend", r#"{"uid": "u"}"#).await.0);
+            }
+            statuses
+        })
+    };
+    for round in 0..20 {
+        let config = if round % 2 == 0 { "{}" } else { "{\"PopularConf\": {}}" };
+        let (status, _) = server.send(Method::PUT, "/api/admin/config", "application/json", config.into()).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let statuses = requests.await.unwrap();
+    assert!(statuses.iter().all(|s| *s == StatusCode::OK), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn debug_requests_carry_a_trace() {
+    let server = TestServer::new();
+    server.put_item("a").await;
+    server.events(json!([click("e1", "x", "a", 1)])).await;
+    server.app.stream.wait_applied(1).await;
+    let (status, body) = server.post("/api/recommend", r#"{"uid": "u", "debug": true}"#).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let stages: Vec<&str> = body["trace"]["stages"].as_array().unwrap().iter().map(|s| s["stage"].as_str().unwrap()).collect();
+    assert!(stages.contains(&"recall:default_popular"), "{stages:?}");
+    assert!(stages.contains(&"filter:default_interacted"), "{stages:?}");
+    assert_eq!(body["trace"]["candidates"][0]["sources"], json!(["default_popular"]));
+    let (_, plain) = server.post("/api/recommend", r#"{"uid": "u"}"#).await;
+    assert!(plain.get("trace").is_none());
+}

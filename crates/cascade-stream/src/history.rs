@@ -1,40 +1,60 @@
-//! Per-user interaction history: each user's most recent distinct items, bounded.
+//! Per-user item histories: each user's most recent distinct items of one kind of event
+//! (interactions, or exposures), bounded, with the time each was last seen.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
+use cascade_core::time::TimestampMs;
 use cascade_core::{Event, EventObserver, EventTypes};
 use parking_lot::RwLock;
+
+/// Which events a history keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryKind {
+    /// Interactions: every type that is not an exposure type.
+    Interactions,
+    /// Exposures: the exposure types (impressions).
+    Exposures,
+}
 
 #[derive(Default)]
 struct RecentItems {
     order: VecDeque<String>,
-    members: HashSet<String>,
+    last_seen: HashMap<String, TimestampMs>,
 }
 
-/// The items each user interacted with (exposure events do not count), newest last,
-/// at most `max_items_per_user` per user.
+/// Each user's most recent distinct items of one [`HistoryKind`], newest last, at most
+/// `max_items_per_user` per user.
 pub struct UserHistory {
     users: RwLock<HashMap<String, RecentItems>>,
     max_items_per_user: usize,
+    kind: HistoryKind,
     types: EventTypes,
+    watermark: RwLock<TimestampMs>,
 }
 
 impl UserHistory {
-    /// An empty history keeping up to `max_items_per_user` items per user.
-    pub fn new(max_items_per_user: usize, types: EventTypes) -> Self {
+    /// An empty history of `kind`, keeping up to `max_items_per_user` items per user.
+    pub fn new(kind: HistoryKind, max_items_per_user: usize, types: EventTypes) -> Self {
         Self {
             users: RwLock::new(HashMap::new()),
             max_items_per_user: max_items_per_user.max(1),
+            kind,
             types,
+            watermark: RwLock::new(TimestampMs::MIN),
         }
     }
 
-    /// Whether `uid` interacted with `item_id` (within the bounded history).
+    /// Whether `uid` has `item_id` in the (bounded) history.
     pub fn contains(&self, uid: &str, item_id: &str) -> bool {
+        self.last_seen(uid, item_id).is_some()
+    }
+
+    /// When `uid` last had an event of this kind with `item_id`.
+    pub fn last_seen(&self, uid: &str, item_id: &str) -> Option<TimestampMs> {
         self.users
             .read()
             .get(uid)
-            .is_some_and(|recent| recent.members.contains(item_id))
+            .and_then(|recent| recent.last_seen.get(item_id).copied())
     }
 
     /// The number of items remembered for `uid`.
@@ -51,24 +71,44 @@ impl UserHistory {
             recent.order.iter().rev().take(limit).cloned().collect()
         })
     }
+
+    /// The newest event time this history has seen (the event-time clock).
+    pub fn watermark(&self) -> TimestampMs {
+        *self.watermark.read()
+    }
+
+    fn keeps(&self, event_type: &str) -> bool {
+        let interaction = self.types.is_interaction(event_type);
+        match self.kind {
+            HistoryKind::Interactions => interaction,
+            HistoryKind::Exposures => !interaction,
+        }
+    }
 }
 
 impl EventObserver for UserHistory {
     fn observe(&self, _seq: u64, event: &Event) {
-        if !self.types.is_interaction(&event.event_type) {
+        if !self.keeps(&event.event_type) {
             return;
+        }
+        {
+            let mut watermark = self.watermark.write();
+            *watermark = (*watermark).max(event.timestamp);
         }
         let mut users = self.users.write();
         let recent = users.entry(event.uid.clone()).or_default();
-        if recent.members.contains(&event.item_id) {
+        if let Some(seen) = recent.last_seen.get_mut(&event.item_id) {
+            *seen = (*seen).max(event.timestamp);
             return;
         }
         recent.order.push_back(event.item_id.clone());
-        recent.members.insert(event.item_id.clone());
+        recent
+            .last_seen
+            .insert(event.item_id.clone(), event.timestamp);
         if recent.order.len() > self.max_items_per_user
             && let Some(oldest) = recent.order.pop_front()
         {
-            recent.members.remove(&oldest);
+            recent.last_seen.remove(&oldest);
         }
     }
 }
@@ -77,13 +117,13 @@ impl EventObserver for UserHistory {
 mod tests {
     use super::*;
 
-    fn event(uid: &str, item: &str, kind: &str) -> Event {
+    fn event(uid: &str, item: &str, kind: &str, timestamp: TimestampMs) -> Event {
         Event {
             event_id: format!("{uid}-{item}-{kind}"),
             event_type: kind.into(),
             uid: uid.into(),
             item_id: item.into(),
-            timestamp: 0,
+            timestamp,
             value: 1.0,
             context: Default::default(),
             text: None,
@@ -92,16 +132,27 @@ mod tests {
 
     #[test]
     fn keeps_recent_interactions_and_ignores_exposure() {
-        let history = UserHistory::new(2, EventTypes::default());
-        history.observe(0, &event("u", "a", "click"));
-        history.observe(1, &event("u", "b", "impression"));
-        history.observe(2, &event("u", "c", "like"));
-        history.observe(3, &event("u", "a", "purchase"));
+        let history = UserHistory::new(HistoryKind::Interactions, 2, EventTypes::default());
+        history.observe(0, &event("u", "a", "click", 1));
+        history.observe(1, &event("u", "b", "impression", 2));
+        history.observe(2, &event("u", "c", "like", 3));
+        history.observe(3, &event("u", "a", "purchase", 4));
         assert!(history.contains("u", "a"));
+        assert_eq!(history.last_seen("u", "a"), Some(4));
         assert!(!history.contains("u", "b"));
         assert_eq!(history.recent("u", 10), ["c", "a"]);
-        history.observe(4, &event("u", "d", "click"));
+        history.observe(4, &event("u", "d", "click", 5));
         assert!(!history.contains("u", "a"), "the oldest item is evicted");
         assert_eq!(history.len("u"), 2);
+    }
+
+    #[test]
+    fn exposures_keep_only_exposure_events() {
+        let history = UserHistory::new(HistoryKind::Exposures, 10, EventTypes::default());
+        history.observe(0, &event("u", "a", "click", 1));
+        history.observe(1, &event("u", "b", "impression", 7));
+        assert!(!history.contains("u", "a"));
+        assert_eq!(history.last_seen("u", "b"), Some(7));
+        assert_eq!(history.watermark(), 7);
     }
 }

@@ -9,5 +9,5 @@
 pub mod history;
 pub mod runtime;
 
-pub use history::UserHistory;
+pub use history::{HistoryKind, UserHistory};
 pub use runtime::StreamRuntime;

@@ -19,6 +19,8 @@ pub enum BenchCommand {
     Store(StoreBench),
     /// Posts event batches to a server over HTTP (one started in process on loopback unless --url).
     Ingest(IngestBench),
+    /// Builds an HNSW index over synthetic vectors; reports recall@10 and queries/s per ef.
+    Ann(crate::bench_ann::AnnBench),
 }
 
 /// `cascade bench store` arguments.
@@ -63,6 +65,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Store(args) => bench_store(&args),
         BenchCommand::Ingest(args) => crate::runtime()?.block_on(bench_ingest(&args)),
+        BenchCommand::Ann(args) => crate::bench_ann::run(&args),
     }
 }
 

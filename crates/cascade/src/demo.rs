@@ -101,5 +101,5 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         curl -s -XPOST http://{addr}/api/events -d '[{\"event_id\": \"demo-1\", \"type\": \"click\", \"uid\": \"1225\", \"item_id\": \"2\"}]'\n  \
         curl -s http://{addr}/metrics | grep cascade_\n\
         (Ctrl-C stops the server; the data stays in the data directory.)";
-    crate::runtime()?.block_on(serve(config, Some(banner.to_string())))
+    crate::runtime()?.block_on(serve(config, None, Some(banner.to_string())))
 }

@@ -1,7 +1,9 @@
 //! `cascade`: the command-line entry point (serve, import, demo, bench).
 
 mod bench;
+mod bench_ann;
 mod demo;
+mod eval;
 mod import;
 mod serve;
 
@@ -60,6 +62,8 @@ enum Command {
     /// Measures ingestion throughput.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Evaluates recall sources offline (popularity, ALS) on held-out interactions.
+    Eval(eval::EvalArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -71,16 +75,18 @@ fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { config, listen } => {
-            let mut config = config.load()?;
+        Command::Serve { config: config_args, listen } => {
+            let mut config = config_args.load()?;
             if let Some(listen) = listen {
                 serve::apply_listen(&mut config, &listen)?;
             }
-            runtime()?.block_on(serve::serve(config, None))
+            let file = config_args.config.clone();
+            runtime()?.block_on(serve::serve(config, file, None))
         }
         Command::Import(args) => import::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Bench(command) => bench::run(command),
+        Command::Eval(args) => eval::run(&args),
     }
 }
 

@@ -1,5 +1,9 @@
 //! `cascade serve`: open the data directory, bind, serve until Ctrl-C or SIGTERM.
 
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
 use anyhow::{Context, bail};
 use cascade_core::config::CascadeConfig;
 use cascade_server::{App, Server};
@@ -18,10 +22,18 @@ pub fn apply_listen(config: &mut CascadeConfig, listen: &str) -> anyhow::Result<
 
 /// Serves until a shutdown signal. Prints `listening on http://ADDR` once bound, `ready`
 /// once the event log is replayed, and then `banner` (with `{addr}` filled in) if given.
-pub async fn serve(config: CascadeConfig, banner: Option<String>) -> anyhow::Result<()> {
+/// With a `config_file`, a change of the file reloads the configuration.
+pub async fn serve(
+    config: CascadeConfig,
+    config_file: Option<PathBuf>,
+    banner: Option<String>,
+) -> anyhow::Result<()> {
     let data_dir = config.storage_conf.data_dir.clone();
     let app = App::open(config)
         .with_context(|| format!("opening the data directory {}", data_dir.display()))?;
+    if let Some(path) = config_file {
+        tokio::spawn(watch_config(app.clone(), path));
+    }
     let server = Server::bind(app.clone()).await?;
     let addr = server.local_addr()?;
     println!("listening on http://{addr}");
@@ -34,6 +46,30 @@ pub async fn serve(config: CascadeConfig, banner: Option<String>) -> anyhow::Res
     running.await.context("the server task")??;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Reloads the configuration when `path` changes (checked every second). A file that does not
+/// load or validate is logged and the running configuration stays. Storage and listen
+/// settings take effect at the next start.
+async fn watch_config(app: Arc<App>, path: PathBuf) {
+    let modified = |path: &PathBuf| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let mut seen: Option<SystemTime> = modified(&path);
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        ticks.tick().await;
+        let now = modified(&path);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        let outcome = CascadeConfig::load(&path)
+            .map_err(anyhow::Error::from)
+            .and_then(|config| app.reload(config).map_err(anyhow::Error::from));
+        match outcome {
+            Ok(()) => tracing::info!(path = %path.display(), "configuration reloaded"),
+            Err(error) => tracing::error!(path = %path.display(), %error, "configuration refused; the running one stays"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

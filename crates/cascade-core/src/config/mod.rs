@@ -16,7 +16,7 @@ use crate::item::ItemSchema;
 pub use experiment::ExperimentConfs;
 pub use rec::RecommendSections;
 pub use references::ConfigIssue;
-pub use service::{HistoryConf, ListenConf, PopularConf, ServerConf, StorageConf};
+pub use service::{EngineConf, HistoryConf, ListenConf, PopularConf, ServerConf, StorageConf};
 
 /// Top-level keys of PAI-Rec configurations that name Alibaba Cloud services. Cascade keeps
 /// that data in its own store (embedded or Redis) and refuses the key rather than ignore it.
@@ -86,6 +86,9 @@ pub struct CascadeConfig {
     /// The popularity recall.
     #[serde(default)]
     pub popular_conf: PopularConf,
+    /// Deadline, merge policy, caches.
+    #[serde(default)]
+    pub engine_conf: EngineConf,
     /// Per-user interaction history.
     #[serde(default)]
     pub history_conf: HistoryConf,

@@ -141,3 +141,53 @@ impl Default for HistoryConf {
 fn default_max_items_per_user() -> usize {
     1000
 }
+
+/// How a scene's request is run: deadline, merge policy, caching and fallback.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct EngineConf {
+    /// The request deadline, in milliseconds; every stage respects it.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// How the pipelines' results merge: `score` (by score), `interleave` (round-robin in
+    /// pipeline order) or `quota` (shares per pipeline from `Quotas`, then round-robin).
+    #[serde(default = "default_merge_policy")]
+    pub merge_policy: String,
+    /// Pipeline name → share of the response, for the `quota` policy.
+    #[serde(default)]
+    pub quotas: std::collections::BTreeMap<String, f64>,
+    /// How long a user's last good response is kept as a fallback, in seconds.
+    #[serde(default = "default_response_cache_seconds")]
+    pub response_cache_seconds: u64,
+    /// How many items are cached in memory for the stages to read.
+    #[serde(default = "default_item_cache_size")]
+    pub item_cache_size: u64,
+}
+
+impl Default for EngineConf {
+    fn default() -> Self {
+        Self {
+            timeout_ms: default_timeout_ms(),
+            merge_policy: default_merge_policy(),
+            quotas: Default::default(),
+            response_cache_seconds: default_response_cache_seconds(),
+            item_cache_size: default_item_cache_size(),
+        }
+    }
+}
+
+fn default_timeout_ms() -> u64 {
+    50
+}
+
+fn default_merge_policy() -> String {
+    "score".into()
+}
+
+fn default_response_cache_seconds() -> u64 {
+    3600
+}
+
+fn default_item_cache_size() -> u64 {
+    1_000_000
+}

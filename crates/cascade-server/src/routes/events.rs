@@ -61,9 +61,9 @@ pub async fn post_events(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let partial = partial_requested(query.as_deref())?;
-    let body = read_body(body, app.config.server_conf.max_body_bytes)?;
+    let body = read_body(body, app.config().server_conf.max_body_bytes)?;
     let records = split_records(&headers, &body)?;
-    let limit = app.config.server_conf.max_batch_records;
+    let limit = app.config().server_conf.max_batch_records;
     if records.len() > limit {
         return Err(ApiError::status(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -80,7 +80,7 @@ pub async fn post_events(
     for (index, record) in records.into_iter().enumerate() {
         match record
             .map_err(|e| vec![e])
-            .and_then(|value| parse_event(value, &app.config.event_conf, now))
+            .and_then(|value| parse_event(value, &app.config().event_conf, now))
         {
             Ok(event) => events.push(event),
             Err(field_errors) => errors.extend(field_errors.into_iter().map(|e| e.at(index))),

@@ -77,15 +77,28 @@ pub async fn recommend(
     State(app): State<Arc<App>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let body = read_body(body, app.config.server_conf.max_body_bytes)?;
+    let body = read_body(body, app.config().server_conf.max_body_bytes)?;
     let request = parse_request(&body)?;
-    let items = app.recommender.recommend(&request)?;
-    Ok(Json(serde_json::json!({
+    let request_id = request.request_id.clone();
+    let started = std::time::Instant::now();
+    let outcome = app.engine().recommend(request).await.map_err(|error| {
+        ApiError::invalid("invalid recommend request", vec![FieldError::new("scene_id", error.to_string())])
+    })?;
+    metrics::histogram!("cascade_recommend_duration_seconds").record(started.elapsed().as_secs_f64());
+    let mut answer = serde_json::json!({
         "code": 200,
         "msg": "success",
-        "request_id": request.request_id,
-        "experiment_id": "",
-        "size": items.len(),
-        "items": items,
-    })))
+        "request_id": request_id,
+        "experiment_id": outcome.experiment_id,
+        "size": outcome.items.len(),
+        "items": outcome.items,
+    });
+    if let Some(reason) = outcome.degraded {
+        metrics::counter!("cascade_recommend_degraded_total").increment(1);
+        answer["degraded"] = serde_json::Value::from(reason);
+    }
+    if let Some(trace) = outcome.trace {
+        answer["trace"] = serde_json::to_value(trace).unwrap_or_default();
+    }
+    Ok(Json(answer))
 }

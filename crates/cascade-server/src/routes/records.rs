@@ -32,6 +32,10 @@ pub trait RecordKind: Send + Sync + 'static {
     fn delete(app: &App, id: &str) -> Result<bool, StoreError>;
     /// The record as API JSON.
     fn to_json(record: &Self::Record) -> serde_json::Value;
+    /// Tells derived state of a durable write.
+    fn written(_app: &App, _record: &Self::Record) {}
+    /// Tells derived state of a durable delete.
+    fn removed(_app: &App, _id: &str) {}
 }
 
 /// Items, validated against `ItemSchema`.
@@ -41,7 +45,7 @@ impl RecordKind for Items {
     type Record = Item;
     const NAME: &'static str = "item";
     fn parse(app: &App, body: serde_json::Value, id: &str) -> Result<Item, Vec<FieldError>> {
-        parse_item(body, &app.config.item_schema, Some(id))
+        parse_item(body, &app.config().item_schema, Some(id))
     }
     fn put(app: &App, record: &Item) -> Result<(), StoreError> {
         app.stores.items.upsert_items(std::slice::from_ref(record))
@@ -54,6 +58,12 @@ impl RecordKind for Items {
     }
     fn to_json(record: &Item) -> serde_json::Value {
         record.to_json()
+    }
+    fn written(app: &App, record: &Item) {
+        app.item_upserted(record);
+    }
+    fn removed(app: &App, id: &str) {
+        app.item_deleted(id);
     }
 }
 
@@ -100,13 +110,18 @@ pub async fn put_record<K: RecordKind>(
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let body = read_body(body, app.config.server_conf.max_body_bytes)?;
+    let body = read_body(body, app.config().server_conf.max_body_bytes)?;
     let value: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::invalid(format!("malformed JSON: {e}"), Vec::new()))?;
     let record = K::parse(&app, value, &id)
         .map_err(|errors| ApiError::invalid(format!("invalid {}", K::NAME), errors))?;
     let json = K::to_json(&record);
-    blocking(&app, move |app| K::put(app, &record)).await?;
+    blocking(&app, move |app| {
+        K::put(app, &record)?;
+        K::written(app, &record);
+        Ok(())
+    })
+    .await?;
     Ok(Json(json))
 }
 
@@ -127,7 +142,13 @@ pub async fn delete_record<K: RecordKind>(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let lookup = id.clone();
-    if blocking(&app, move |app| K::delete(app, &lookup)).await? {
+    let deleted = blocking(&app, move |app| {
+        let deleted = K::delete(app, &lookup)?;
+        K::removed(app, &lookup);
+        Ok(deleted)
+    })
+    .await?;
+    if deleted {
         Ok(Json(serde_json::json!({"code": 200, "msg": "deleted"})))
     } else {
         Err(ApiError::not_found(format!("{} `{id}`", K::NAME)))

@@ -1,0 +1,63 @@
+//! A candidate in flight through a pipeline, with what the stages need to see of it.
+
+use std::sync::Arc;
+
+use cascade_core::expr::Value;
+use cascade_core::{Candidate, FieldValue, Item};
+
+/// A candidate with its provenance and its item.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The item id, the current score and the first recall source (`retrieve_id`).
+    pub candidate: Candidate,
+    /// Every recall source that proposed the item, in recall order.
+    pub sources: Vec<String>,
+    /// The pipeline that produced it.
+    pub pipeline: Arc<str>,
+    /// The item, when it is in the catalogue.
+    pub item: Option<Arc<Item>>,
+    /// The score after each stage that scored it, when the request asked for a trace.
+    pub stage_scores: Option<Vec<(String, f64)>>,
+}
+
+impl Entry {
+    /// The item id.
+    pub fn id(&self) -> &str {
+        &self.candidate.item_id
+    }
+
+    /// Sets the score, recording it for `stage` when tracing.
+    pub fn set_score(&mut self, stage: &str, score: f64) {
+        self.candidate.score = score;
+        if let Some(scores) = &mut self.stage_scores {
+            scores.push((stage.to_string(), score));
+        }
+    }
+
+    /// A variable for config expressions: `score`, `retrieve_id`, `pipeline`, or an item field
+    /// (numbers and timestamps as numbers, text and keywords as strings).
+    pub fn value(&self, name: &str) -> Value {
+        match name {
+            "score" => return Value::Number(self.candidate.score),
+            "retrieve_id" => return Value::Text(self.candidate.retrieve_id.clone()),
+            "pipeline" => return Value::Text(self.pipeline.to_string()),
+            _ => {}
+        }
+        match self.item.as_ref().and_then(|item| item.fields.get(name)) {
+            Some(FieldValue::Numeric(x)) => Value::Number(*x),
+            Some(FieldValue::Timestamp(t)) => Value::Number(*t as f64),
+            Some(FieldValue::Text(s) | FieldValue::Keyword(s)) => Value::Text(s.clone()),
+            Some(FieldValue::Tags(_)) | None => Value::Null,
+        }
+    }
+
+    /// The item's value of a categorical field, as text (tags joined by `|`).
+    pub fn category(&self, field: &str) -> Option<String> {
+        match self.item.as_ref()?.fields.get(field)? {
+            FieldValue::Text(s) | FieldValue::Keyword(s) => Some(s.clone()),
+            FieldValue::Tags(tags) => Some(tags.join("|")),
+            FieldValue::Numeric(x) => Some(x.to_string()),
+            FieldValue::Timestamp(t) => Some(t.to_string()),
+        }
+    }
+}

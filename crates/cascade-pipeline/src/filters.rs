@@ -1,0 +1,94 @@
+//! Filters: drop candidates. Each is a `FilterConfs` type, built from its settings.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use cascade_core::RequestContext;
+use cascade_core::expr::Expr;
+use cascade_stream::UserHistory;
+
+use crate::entry::Entry;
+
+/// Drops candidates from a list.
+pub trait Filter: Send + Sync {
+    /// The candidates to keep, in their order.
+    fn filter(&self, request: &RequestContext, entries: Vec<Entry>) -> Vec<Entry>;
+}
+
+/// `UniqueFilter`: the first occurrence of each item.
+pub struct UniqueFilter;
+
+impl Filter for UniqueFilter {
+    fn filter(&self, _: &RequestContext, mut entries: Vec<Entry>) -> Vec<Entry> {
+        let mut seen = HashSet::new();
+        entries.retain(|e| seen.insert(e.id().to_string()));
+        entries
+    }
+}
+
+/// `User2ItemExposureFilter`: drops items shown to the user within the last `Hours`
+/// (of event time), from impression events.
+pub struct ExposureFilter {
+    /// Exposure history.
+    pub exposures: Arc<UserHistory>,
+    /// The window, in milliseconds.
+    pub window_ms: i64,
+}
+
+impl Filter for ExposureFilter {
+    fn filter(&self, request: &RequestContext, mut entries: Vec<Entry>) -> Vec<Entry> {
+        let since = self.exposures.watermark().saturating_sub(self.window_ms);
+        entries.retain(|e| {
+            self.exposures
+                .last_seen(&request.uid, e.id())
+                .is_none_or(|seen| seen < since)
+        });
+        entries
+    }
+}
+
+/// `UserInteractedFilter`: drops items the user already interacted with.
+pub struct InteractedFilter {
+    /// Interaction history.
+    pub interactions: Arc<UserHistory>,
+}
+
+impl Filter for InteractedFilter {
+    fn filter(&self, request: &RequestContext, mut entries: Vec<Entry>) -> Vec<Entry> {
+        entries.retain(|e| !self.interactions.contains(&request.uid, e.id()));
+        entries
+    }
+}
+
+/// `ItemStateFilter`: keeps items that are in the catalogue and, when a `Condition` is set,
+/// satisfy it (e.g. `status == 'online' && year >= 2000`).
+pub struct ItemStateFilter {
+    /// The condition over item fields, if any.
+    pub condition: Option<Expr>,
+}
+
+impl Filter for ItemStateFilter {
+    fn filter(&self, _: &RequestContext, mut entries: Vec<Entry>) -> Vec<Entry> {
+        entries.retain(|e| {
+            e.item.is_some()
+                && self
+                    .condition
+                    .as_ref()
+                    .is_none_or(|c| c.eval(&|name| e.value(name)).is_true())
+        });
+        entries
+    }
+}
+
+/// `AdjustCountFilter`: keeps the first `Count` candidates.
+pub struct AdjustCountFilter {
+    /// How many to keep.
+    pub count: usize,
+}
+
+impl Filter for AdjustCountFilter {
+    fn filter(&self, _: &RequestContext, mut entries: Vec<Entry>) -> Vec<Entry> {
+        entries.truncate(self.count);
+        entries
+    }
+}

@@ -1,0 +1,375 @@
+//! One pipeline, stage by stage: recall (sources in parallel, each with a timeout and a
+//! circuit breaker) → filter → general (coarse) rank → rank or cold-start rank → sort.
+//! Every stage checks the request deadline; when it has passed, the pipeline returns what
+//! it has.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use cascade_core::config::rec::{ColdStartRankConf, RankConf};
+use cascade_core::expr::{Expr, Value};
+use cascade_core::{Candidate, RequestContext};
+use cascade_rank::scorer::{ScoreError, ScoringInput};
+use tokio::task::JoinSet;
+
+use crate::engine::Engine;
+use crate::entry::Entry;
+use crate::spec::PipelineSpec;
+use crate::trace::Tracer;
+
+/// Why a pipeline produced nothing usable.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PipelineError {
+    /// A pipeline task panicked or was cancelled.
+    #[error("pipeline `{pipeline}` did not finish: {reason}")]
+    Aborted {
+        /// The pipeline.
+        pipeline: String,
+        /// What happened.
+        reason: String,
+    },
+    /// A model failed or its circuit is open.
+    #[error("pipeline `{pipeline}`: {error}")]
+    Scorer {
+        /// The pipeline.
+        pipeline: String,
+        /// The failure.
+        error: ScoreError,
+    },
+}
+
+/// A pipeline's candidates, best first, and its trace.
+pub struct PipelineRun {
+    /// The pipeline's name.
+    pub name: String,
+    /// The candidates.
+    pub entries: Vec<Entry>,
+    /// What happened.
+    pub tracer: Tracer,
+}
+
+/// Runs one pipeline for one request.
+pub async fn run_pipeline(
+    engine: Arc<Engine>,
+    spec: PipelineSpec,
+    request: Arc<RequestContext>,
+    deadline: Instant,
+    include_sorts: bool,
+) -> Result<PipelineRun, PipelineError> {
+    let mut tracer = Tracer::new(request.debug, &spec.name);
+    let mut entries = recall(&engine, &spec, &request, deadline, &mut tracer).await;
+    let pipeline = spec.name.as_str();
+    let stage = |name: &str, tracer: &mut Tracer| -> bool {
+        let late = Instant::now() >= deadline;
+        if late {
+            tracer.stage(
+                name.to_string(),
+                Instant::now(),
+                0,
+                0,
+                Some("skipped: deadline reached".into()),
+            );
+        }
+        !late
+    };
+
+    for name in &spec.filter_names {
+        if !stage(&format!("filter:{name}"), &mut tracer) {
+            return Ok(PipelineRun { name: spec.name.clone(), entries, tracer });
+        }
+        entries = apply_filter(&engine, name, &request, entries, &mut tracer);
+    }
+    if let Some(general) = &spec.general_rank_conf {
+        if !stage("general_rank", &mut tracer) {
+            return Ok(PipelineRun { name: spec.name.clone(), entries, tracer });
+        }
+        if general.rank_conf.is_set() {
+            score(
+                &engine,
+                pipeline,
+                "general_rank",
+                &general.rank_conf,
+                &request,
+                &mut entries,
+                &mut tracer,
+            )?;
+            entries.sort_by(|a, b| b.candidate.score.total_cmp(&a.candidate.score));
+        }
+        for action in general
+            .action_confs
+            .iter()
+            .filter(|a| !a.action_name.is_empty())
+        {
+            entries = match action.action_type.as_str() {
+                "filter" => {
+                    apply_filter(&engine, &action.action_name, &request, entries, &mut tracer)
+                }
+                _ => apply_sort(&engine, &action.action_name, &request, entries, &mut tracer),
+            };
+        }
+    }
+    let rank = spec.rank_conf.as_ref().filter(|r| r.is_set());
+    let cold = spec.cold_start_rank_conf.as_ref().filter(|c| c.is_set());
+    if rank.is_some() || cold.is_some() {
+        if !stage("rank", &mut tracer) {
+            return Ok(PipelineRun { name: spec.name.clone(), entries, tracer });
+        }
+        match (rank, cold) {
+            (Some(rank), _) => score(
+                &engine,
+                pipeline,
+                "rank",
+                rank,
+                &request,
+                &mut entries,
+                &mut tracer,
+            )?,
+            (None, Some(cold)) => {
+                let conf = cold_start_as_rank(cold);
+                score(
+                    &engine,
+                    pipeline,
+                    "cold_start_rank",
+                    &conf,
+                    &request,
+                    &mut entries,
+                    &mut tracer,
+                )?
+            }
+            (None, None) => {}
+        }
+        entries.sort_by(|a, b| b.candidate.score.total_cmp(&a.candidate.score));
+    }
+    if include_sorts {
+        for name in &spec.sort_names {
+            if !stage(&format!("sort:{name}"), &mut tracer) {
+                break;
+            }
+            entries = apply_sort(&engine, name, &request, entries, &mut tracer);
+        }
+    }
+    Ok(PipelineRun { name: spec.name.clone(), entries, tracer })
+}
+
+fn cold_start_as_rank(cold: &ColdStartRankConf) -> RankConf {
+    RankConf {
+        rank_algo_list: vec![cold.algo_name.clone()],
+        ..RankConf::default()
+    }
+}
+
+/// Asks every recall source in parallel; merges their candidates in recall order, keeping
+/// each item once with all the sources that proposed it.
+async fn recall(
+    engine: &Arc<Engine>,
+    spec: &PipelineSpec,
+    request: &Arc<RequestContext>,
+    deadline: Instant,
+    tracer: &mut Tracer,
+) -> Vec<Entry> {
+    let started = Instant::now();
+    let mut calls = JoinSet::new();
+    for (order, name) in spec.recall_names.iter().enumerate() {
+        let (engine, request, name) = (engine.clone(), request.clone(), name.clone());
+        calls.spawn(async move {
+            let began = Instant::now();
+            let outcome = engine.recall_one(&name, &request, deadline).await;
+            (order, name, began, outcome)
+        });
+    }
+    let mut results: Vec<(usize, String, Arc<Vec<Candidate>>)> = Vec::new();
+    while let Some(joined) = calls.join_next().await {
+        let Ok((order, name, began, outcome)) = joined else {
+            continue;
+        };
+        match outcome {
+            Ok(candidates) => {
+                tracer.stage(format!("recall:{name}"), began, 0, candidates.len(), None);
+                results.push((order, name, candidates));
+            }
+            Err(note) => tracer.stage(format!("recall:{name}"), began, 0, 0, Some(note)),
+        }
+    }
+    results.sort_by_key(|(order, _, _)| *order);
+
+    let pipeline: Arc<str> = Arc::from(spec.name.as_str());
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for (_, name, candidates) in results {
+        for candidate in candidates.iter() {
+            match index.get(&candidate.item_id) {
+                Some(&at) => entries[at].sources.push(name.clone()),
+                None => {
+                    index.insert(candidate.item_id.clone(), entries.len());
+                    entries.push(Entry {
+                        candidate: candidate.clone(),
+                        sources: vec![name.clone()],
+                        pipeline: pipeline.clone(),
+                        item: None,
+                        stage_scores: request
+                            .debug
+                            .then(|| vec![(format!("recall:{name}"), candidate.score)]),
+                    });
+                }
+            }
+        }
+    }
+    for entry in &mut entries {
+        entry.item = engine.item(entry.id());
+    }
+    tracer.stage("recall".into(), started, 0, entries.len(), None);
+    entries
+}
+
+fn apply_filter(
+    engine: &Engine,
+    name: &str,
+    request: &RequestContext,
+    entries: Vec<Entry>,
+    tracer: &mut Tracer,
+) -> Vec<Entry> {
+    let Some(filter) = engine.filter(name) else {
+        return entries;
+    };
+    let started = Instant::now();
+    let before_len = entries.len();
+    let before = tracer.enabled().then(|| entries.clone());
+    let kept = filter.filter(request, entries);
+    let stage = format!("filter:{name}");
+    if let Some(before) = before {
+        tracer.dropped(&stage, &before, &kept);
+    }
+    tracer.stage(stage, started, before_len, kept.len(), None);
+    kept
+}
+
+fn apply_sort(
+    engine: &Engine,
+    name: &str,
+    request: &RequestContext,
+    entries: Vec<Entry>,
+    tracer: &mut Tracer,
+) -> Vec<Entry> {
+    let Some(sorter) = engine.sorter(name) else {
+        return entries;
+    };
+    let started = Instant::now();
+    let count = entries.len();
+    let sorted = sorter.sort(request, entries);
+    tracer.stage(format!("sort:{name}"), started, count, sorted.len(), None);
+    sorted
+}
+
+/// Scores every entry with the models of `conf` (in batches of `BatchCount`) and combines
+/// their outputs with `RankScore` (the first model's output when it is empty).
+fn score(
+    engine: &Engine,
+    pipeline: &str,
+    stage: &str,
+    conf: &RankConf,
+    request: &RequestContext,
+    entries: &mut [Entry],
+    tracer: &mut Tracer,
+) -> Result<(), PipelineError> {
+    let started = Instant::now();
+    let fail = |error: ScoreError| PipelineError::Scorer {
+        pipeline: pipeline.to_string(),
+        error,
+    };
+    let mut outputs: Vec<(String, Vec<f64>)> = Vec::with_capacity(conf.rank_algo_list.len());
+    let batch = if conf.batch_count == 0 {
+        entries.len().max(1)
+    } else {
+        conf.batch_count
+    };
+    for algo_name in &conf.rank_algo_list {
+        let algo = engine.algo(algo_name).ok_or_else(|| {
+            fail(ScoreError {
+                scorer: algo_name.clone(),
+                reason: "not built".into(),
+            })
+        })?;
+        if !algo.breaker.allow() {
+            return Err(fail(ScoreError {
+                scorer: algo_name.clone(),
+                reason: "circuit open".into(),
+            }));
+        }
+        let mut scores = Vec::with_capacity(entries.len());
+        for chunk in entries.chunks(batch) {
+            let inputs: Vec<ScoringInput<'_>> = chunk
+                .iter()
+                .map(|e| ScoringInput {
+                    candidate: &e.candidate,
+                    item: e.item.as_deref(),
+                })
+                .collect();
+            match algo.scorer.score(request, &inputs) {
+                Ok(batch_scores) if batch_scores.len() == inputs.len() => {
+                    scores.extend(batch_scores)
+                }
+                Ok(wrong) => {
+                    algo.breaker.failure();
+                    return Err(fail(ScoreError {
+                        scorer: algo_name.clone(),
+                        reason: format!(
+                            "returned {} scores for {} candidates",
+                            wrong.len(),
+                            inputs.len()
+                        ),
+                    }));
+                }
+                Err(error) => {
+                    algo.breaker.failure();
+                    return Err(fail(error));
+                }
+            }
+        }
+        algo.breaker.success();
+        outputs.push((algo_name.clone(), scores));
+    }
+    let expression = (!conf.rank_score.is_empty())
+        .then(|| Expr::parse(&conf.rank_score))
+        .transpose()
+        .map_err(|reason| {
+            fail(ScoreError {
+                scorer: "RankScore".into(),
+                reason,
+            })
+        })?;
+    for (i, entry) in entries.iter_mut().enumerate() {
+        let value = match &expression {
+            Some(expr) => {
+                let lookup = |name: &str| {
+                    outputs
+                        .iter()
+                        .find(|(algo, _)| algo == name)
+                        .map_or(Value::Null, |(_, scores)| Value::Number(scores[i]))
+                };
+                expr.eval(&lookup).as_number().unwrap_or(0.0)
+            }
+            None => outputs
+                .first()
+                .map_or(entry.candidate.score, |(_, scores)| scores[i]),
+        };
+        entry.set_score(stage, value);
+    }
+    tracer.stage(
+        stage.to_string(),
+        started,
+        entries.len(),
+        entries.len(),
+        None,
+    );
+    Ok(())
+}
+
+impl PipelineError {
+    /// The pipeline that failed.
+    pub fn pipeline(&self) -> &str {
+        match self {
+            PipelineError::Aborted { pipeline, .. } | PipelineError::Scorer { pipeline, .. } => pipeline,
+        }
+    }
+}

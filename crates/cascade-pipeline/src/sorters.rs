@@ -1,0 +1,217 @@
+//! Sorters (re-rank): reorder candidates. Each is a `SortConfs` type, built from its settings.
+
+use std::collections::VecDeque;
+
+use cascade_core::RequestContext;
+use cascade_core::expr::Expr;
+
+use crate::entry::Entry;
+
+/// Reorders a list of candidates.
+pub trait Sorter: Send + Sync {
+    /// The candidates in their new order.
+    fn sort(&self, request: &RequestContext, entries: Vec<Entry>) -> Vec<Entry>;
+}
+
+fn by_score_desc(entries: &mut [Entry]) {
+    entries.sort_by(|a, b| b.candidate.score.total_cmp(&a.candidate.score));
+}
+
+/// `ItemRankScore`: by score, highest first (stable for ties).
+pub struct ScoreSort;
+
+impl Sorter for ScoreSort {
+    fn sort(&self, _: &RequestContext, mut entries: Vec<Entry>) -> Vec<Entry> {
+        by_score_desc(&mut entries);
+        entries
+    }
+}
+
+/// One boost or bury rule: where `condition` holds, `score × multiply + add`.
+pub struct Boost {
+    /// When the rule applies.
+    pub condition: Expr,
+    /// Factor (below 1 buries).
+    pub multiply: f64,
+    /// Offset.
+    pub add: f64,
+}
+
+/// `BoostScoreSort`: applies boost/bury rules to scores, then sorts by score.
+pub struct BoostSort {
+    /// The rules, applied in order.
+    pub boosts: Vec<Boost>,
+}
+
+impl Sorter for BoostSort {
+    fn sort(&self, _: &RequestContext, mut entries: Vec<Entry>) -> Vec<Entry> {
+        for entry in &mut entries {
+            for boost in &self.boosts {
+                if boost.condition.eval(&|name| entry.value(name)).is_true() {
+                    let score = entry.candidate.score * boost.multiply + boost.add;
+                    entry.set_score("boost", score);
+                }
+            }
+        }
+        by_score_desc(&mut entries);
+        entries
+    }
+}
+
+/// `DiversityRuleSort`: at most `max_per_window` items with the same `field` value in any
+/// `window` consecutive positions; an item that would break the rule waits for a later slot
+/// (and fills the tail when nothing else is left).
+pub struct DiversityRuleSort {
+    /// The categorical field.
+    pub field: String,
+    /// The window length.
+    pub window: usize,
+    /// The most items of one value per window.
+    pub max_per_window: usize,
+}
+
+impl Sorter for DiversityRuleSort {
+    fn sort(&self, _: &RequestContext, entries: Vec<Entry>) -> Vec<Entry> {
+        let mut waiting: VecDeque<(Option<String>, Entry)> = entries
+            .into_iter()
+            .map(|e| (e.category(&self.field), e))
+            .collect();
+        let mut placed: Vec<(Option<String>, Entry)> = Vec::with_capacity(waiting.len());
+        while !waiting.is_empty() {
+            let recent = &placed[placed.len().saturating_sub(self.window.saturating_sub(1))..];
+            let fits = |category: &Option<String>| {
+                category.is_none()
+                    || recent.iter().filter(|(c, _)| c == category).count() < self.max_per_window
+            };
+            let index = waiting.iter().position(|(c, _)| fits(c)).unwrap_or(0);
+            if let Some(next) = waiting.remove(index) {
+                placed.push(next);
+            }
+        }
+        placed.into_iter().map(|(_, e)| e).collect()
+    }
+}
+
+/// What MMR measures similarity by.
+pub enum Similarity {
+    /// 1 when a categorical field is equal, else 0.
+    Field(String),
+    /// Cosine similarity of a named embedding (0 when either item lacks it).
+    Embedding(String),
+}
+
+/// `MMRSort`: maximal marginal relevance over the first `top_n` candidates:
+/// repeatedly picks `λ·relevance − (1−λ)·max similarity to those already picked`, with
+/// relevance the min–max normalised score.
+pub struct MmrSort {
+    /// The trade-off λ in [0, 1]; 1 is pure relevance.
+    pub lambda: f64,
+    /// The similarity measure.
+    pub similarity: Similarity,
+    /// How many leading candidates are re-ranked.
+    pub top_n: usize,
+}
+
+impl MmrSort {
+    fn similarity(&self, a: &Entry, b: &Entry) -> f64 {
+        match &self.similarity {
+            Similarity::Field(field) => match (a.category(field), b.category(field)) {
+                (Some(x), Some(y)) if x == y => 1.0,
+                _ => 0.0,
+            },
+            Similarity::Embedding(name) => {
+                let vector = |e: &Entry| {
+                    e.item
+                        .as_ref()
+                        .and_then(|i| i.embeddings.get(name).cloned())
+                };
+                match (vector(a), vector(b)) {
+                    (Some(x), Some(y)) => cosine(&x, &y),
+                    _ => 0.0,
+                }
+            }
+        }
+    }
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let (mut dot, mut aa, mut bb) = (0.0f64, 0.0f64, 0.0f64);
+    for (x, y) in a.iter().zip(b) {
+        dot += f64::from(*x) * f64::from(*y);
+        aa += f64::from(*x) * f64::from(*x);
+        bb += f64::from(*y) * f64::from(*y);
+    }
+    if aa == 0.0 || bb == 0.0 {
+        0.0
+    } else {
+        dot / (aa.sqrt() * bb.sqrt())
+    }
+}
+
+impl Sorter for MmrSort {
+    fn sort(&self, _: &RequestContext, mut entries: Vec<Entry>) -> Vec<Entry> {
+        let tail = entries.split_off(self.top_n.min(entries.len()));
+        let (low, high) = entries.iter().fold((f64::MAX, f64::MIN), |(lo, hi), e| {
+            (lo.min(e.candidate.score), hi.max(e.candidate.score))
+        });
+        let span = if high > low { high - low } else { 1.0 };
+        let mut pool: Vec<(f64, Entry)> = entries
+            .into_iter()
+            .map(|e| ((e.candidate.score - low) / span, e))
+            .collect();
+        let mut picked: Vec<Entry> = Vec::with_capacity(pool.len() + tail.len());
+        // max similarity of each pool entry to the picked set, updated incrementally
+        let mut max_similarity = vec![0.0f64; pool.len()];
+        while !pool.is_empty() {
+            let best = (0..pool.len())
+                .max_by(|&i, &j| {
+                    let value = |k: usize| {
+                        self.lambda * pool[k].0 - (1.0 - self.lambda) * max_similarity[k]
+                    };
+                    value(i).total_cmp(&value(j)).then(j.cmp(&i))
+                })
+                .unwrap_or(0);
+            let (_, chosen) = pool.swap_remove(best);
+            max_similarity.swap_remove(best);
+            for (k, (_, other)) in pool.iter().enumerate() {
+                max_similarity[k] = max_similarity[k].max(self.similarity(&chosen, other));
+            }
+            picked.push(chosen);
+        }
+        picked.extend(tail);
+        picked
+    }
+}
+
+/// `MixSort`: puts candidates of one pipeline at fixed 1-based positions (e.g. the cold-start
+/// pipeline's best two at positions 3 and 8); the rest keep their order around them.
+pub struct MixSort {
+    /// The pipeline whose candidates are placed.
+    pub pipeline: String,
+    /// The 1-based positions, ascending.
+    pub positions: Vec<usize>,
+}
+
+impl Sorter for MixSort {
+    fn sort(&self, _: &RequestContext, entries: Vec<Entry>) -> Vec<Entry> {
+        let (mut placed, mut others): (VecDeque<Entry>, VecDeque<Entry>) = entries
+            .into_iter()
+            .partition(|e| *e.pipeline == *self.pipeline);
+        placed.truncate(self.positions.len());
+        let total = placed.len() + others.len();
+        let mut out = Vec::with_capacity(total);
+        let mut slots = self.positions.iter().peekable();
+        while out.len() < total {
+            let position = out.len() + 1;
+            let take_placed = slots.peek().is_some_and(|&&p| p <= position) && !placed.is_empty();
+            let next = if take_placed {
+                slots.next();
+                placed.pop_front()
+            } else {
+                others.pop_front().or_else(|| placed.pop_front())
+            };
+            out.extend(next);
+        }
+        out
+    }
+}

@@ -1,0 +1,266 @@
+//! The engine end to end in process: PAI-Rec configs run, recall timeouts are cut off within
+//! the deadline, failing scorers fall back, experiments change what runs, traces explain.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use cascade_core::config::CascadeConfig;
+use cascade_core::{Candidate, Event, EventObserver, EventTypes, FieldValue, Item, RequestContext};
+use cascade_pipeline::registry::BuiltRecall;
+use cascade_pipeline::{Deps, Engine, Recommender, Registry, Shared};
+use cascade_rank::scorer::{ScoreError, Scorer, ScoringInput};
+use cascade_retrieval::{PopularIndex, RecallSource};
+use cascade_store::{EmbeddedStore, ItemStore};
+use cascade_stream::{HistoryKind, UserHistory};
+
+/// A recall source that answers after `delay`.
+struct Slow {
+    delay: Duration,
+    items: Vec<&'static str>,
+}
+
+impl RecallSource for Slow {
+    fn name(&self) -> &str {
+        "slow"
+    }
+    fn recall(&self, _: &RequestContext, limit: usize) -> Vec<Candidate> {
+        std::thread::sleep(self.delay);
+        self.items
+            .iter()
+            .take(limit)
+            .map(|id| Candidate { item_id: id.to_string(), score: 1.0, retrieve_id: "slow".into() })
+            .collect()
+    }
+}
+
+/// A model that fails while `failing` is set, else scores by the `rating` field.
+struct Flaky {
+    failing: Arc<AtomicBool>,
+}
+
+impl Scorer for Flaky {
+    fn score(&self, _: &RequestContext, inputs: &[ScoringInput<'_>]) -> Result<Vec<f64>, ScoreError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(ScoreError { scorer: "flaky".into(), reason: "model server down".into() });
+        }
+        Ok(inputs.iter().map(|i| cascade_rank::scorer::feature(i, "rating")).collect())
+    }
+}
+
+struct World {
+    popular: Arc<PopularIndex>,
+    interactions: Arc<UserHistory>,
+    exposures: Arc<UserHistory>,
+    registry: Registry,
+    shared: Arc<Shared>,
+    failing: Arc<AtomicBool>,
+    _dir: tempfile::TempDir,
+}
+
+impl World {
+    /// Items a…h with ratings; `a` is the most popular, then `b`, … (clicks by other users).
+    fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn ItemStore> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+        let ids = ["a", "b", "c", "d", "e", "f", "g", "h"];
+        let items: Vec<Item> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| Item {
+                id: id.to_string(),
+                fields: [
+                    ("rating".to_string(), FieldValue::Numeric(i as f64)),
+                    ("author".to_string(), FieldValue::Keyword(if i % 2 == 0 { "x" } else { "y" }.into())),
+                    ("year".to_string(), FieldValue::Numeric(2000.0 + i as f64)),
+                ]
+                .into(),
+                embeddings: Default::default(),
+            })
+            .collect();
+        store.upsert_items(&items).unwrap();
+        let types = EventTypes::default();
+        let popular = Arc::new(PopularIndex::new(
+            &cascade_core::config::PopularConf { window_hours: 24, refresh_millis: 0 },
+            types.clone(),
+        ));
+        let interactions = Arc::new(UserHistory::new(HistoryKind::Interactions, 100, types.clone()));
+        let exposures = Arc::new(UserHistory::new(HistoryKind::Exposures, 100, types));
+        let mut seq = 0;
+        for (rank, id) in ids.iter().enumerate() {
+            for clicker in 0..(ids.len() - rank) {
+                let event = click(&format!("other{clicker}"), id, "click", 1000);
+                popular.observe(seq, &event);
+                interactions.observe(seq, &event);
+                seq += 1;
+            }
+        }
+        let fallback = Recommender::new(popular.clone(), interactions.clone(), store.clone());
+        let shared = Arc::new(Shared::new(&CascadeConfig::default(), store.clone(), fallback));
+        let mut registry = Registry::with_builtins(Deps {
+            popular: popular.clone(),
+            interactions: interactions.clone(),
+            exposures: exposures.clone(),
+            items: store,
+        });
+        registry.register_recall("SlowRecall", |conf| {
+            let millis: u64 = conf.settings.get("SleepMs").and_then(|v| v.as_u64()).unwrap_or(0);
+            Ok(BuiltRecall {
+                source: Arc::new(Slow { delay: Duration::from_millis(millis), items: vec!["g", "h"] }),
+                observer: None,
+            })
+        });
+        let failing = Arc::new(AtomicBool::new(false));
+        let flag = failing.clone();
+        registry.register_algo("flaky", move |_| Ok(Arc::new(Flaky { failing: flag.clone() })));
+        World { popular, interactions, exposures, registry, shared, failing, _dir: dir }
+    }
+
+    fn engine(&self, config: &str) -> Arc<Engine> {
+        let config = CascadeConfig::parse(config).unwrap();
+        Arc::new(Engine::build(config, &self.registry, self.shared.clone()).unwrap())
+    }
+}
+
+fn click(uid: &str, item: &str, kind: &str, timestamp: i64) -> Event {
+    Event {
+        event_id: format!("{uid}-{item}-{kind}-{timestamp}"),
+        event_type: kind.into(),
+        uid: uid.into(),
+        item_id: item.into(),
+        timestamp,
+        value: 1.0,
+        context: Default::default(),
+        text: None,
+    }
+}
+
+fn request(uid: &str, scene: &str, size: usize) -> RequestContext {
+    RequestContext {
+        request_id: "r".into(),
+        uid: uid.into(),
+        scene_id: scene.into(),
+        size,
+        debug: true,
+        ..RequestContext::default()
+    }
+}
+
+fn ids(outcome: &cascade_pipeline::Outcome) -> Vec<&str> {
+    outcome.items.iter().map(|c| c.item_id.as_str()).collect()
+}
+
+const CASCADE: &str = r#"{
+    "RecallConfs": [
+        {"Name": "hot", "RecallType": "UserGlobalHotRecall", "RecallCount": 6},
+        {"Name": "newest", "RecallType": "ColdStartRecall", "RecallCount": 2, "TimeField": "year"},
+        {"Name": "slow", "RecallType": "SlowRecall", "SleepMs": 300, "TimeoutMs": 20}
+    ],
+    "FilterConfs": [
+        {"Name": "seen", "FilterType": "UserInteractedFilter"},
+        {"Name": "shown", "FilterType": "User2ItemExposureFilter", "Hours": 1},
+        {"Name": "state", "FilterType": "ItemStateFilter", "Condition": "rating >= 2"}
+    ],
+    "SortConfs": [
+        {"Name": "by_score", "SortType": "ItemRankScore"},
+        {"Name": "mix", "SortType": "MixSort", "Pipeline": "cold", "Positions": [2]}
+    ],
+    "AlgoConfs": [{"Name": "ctr", "Type": "flaky"}, {"Name": "pop", "Type": "linear", "Weights": {"score": 1}}],
+    "SceneConfs": {"home": {"default": {"RecallNames": ["hot", "slow"]}}},
+    "FilterNames": {"home": ["seen", "shown", "state"]},
+    "RankConf": {"home": {"RankAlgoList": ["ctr", "pop"], "RankScore": "${ctr} * 10 + ${pop}"}},
+    "SortNames": {"home": ["by_score", "mix"]},
+    "PipelineConfs": {"home": [{"Name": "cold", "RecallNames": ["newest"], "FilterNames": ["seen"]}]},
+    "EngineConf": {"TimeoutMs": 50}
+}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pai_rec_example_config_runs() {
+    let world = World::new();
+    let engine = world.engine(include_str!("../../cascade-core/tests/fixtures/pairec_pipeline_example.json"));
+    let outcome = engine.recommend(request("u", "video_feed", 5)).await.unwrap();
+    assert!(outcome.items.is_empty(), "the example recalls from nothing");
+    assert!(outcome.degraded.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scene_runs_its_cascade_and_a_slow_source_is_cut_off_within_the_deadline() {
+    let world = World::new();
+    world.interactions.observe(100, &click("u", "a", "click", 1000));
+    world.exposures.observe(101, &click("u", "c", "impression", 1000));
+    let engine = world.engine(CASCADE);
+    let started = Instant::now();
+    let outcome = engine.recommend(request("u", "home", 4)).await.unwrap();
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_millis(200), "took {elapsed:?}; the slow source sleeps 300 ms");
+    // hot recalls a..f; a seen, c shown, b filtered by rating >= 2 → d, e, f ranked by
+    // ctr*10 + popularity (rating dominates: f, e, d); the cold pipeline's newest unseen
+    // item (h) is mixed in at position 2.
+    assert_eq!(ids(&outcome), ["f", "h", "e", "d"]);
+    assert!(outcome.degraded.is_none());
+
+    let trace = outcome.trace.unwrap();
+    let slow = trace.stages.iter().find(|s| s.stage == "recall:slow").unwrap();
+    assert!(slow.note.as_deref().unwrap().contains("timed out"), "{slow:?}");
+    let dropped = |id: &str| trace.candidates.iter().find(|c| c.item_id == id).and_then(|c| c.dropped_by.clone());
+    assert_eq!(dropped("a").as_deref(), Some("filter:seen"));
+    assert_eq!(dropped("c").as_deref(), Some("filter:shown"));
+    assert_eq!(dropped("b").as_deref(), Some("filter:state"));
+    let f = trace.candidates.iter().find(|c| c.item_id == "f").unwrap();
+    assert_eq!(f.sources, ["hot"]);
+    assert_eq!(f.scores.last().unwrap().0, "rank");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_scorer_falls_back_to_the_cached_then_the_popular_response() {
+    let world = World::new();
+    let engine = world.engine(CASCADE);
+    let good = engine.recommend(request("u", "home", 3)).await.unwrap();
+    assert!(good.degraded.is_none());
+
+    world.failing.store(true, Ordering::SeqCst);
+    let cached = engine.recommend(request("u", "home", 3)).await.unwrap();
+    assert_eq!(ids(&cached), ids(&good), "the user's last good response");
+    assert!(cached.degraded.as_deref().unwrap().contains("last good response"));
+
+    let fresh = engine.recommend(request("new-user", "home", 3)).await.unwrap();
+    assert_eq!(ids(&fresh), ["a", "b", "c"], "popular items for a user with no cached response");
+    assert!(fresh.degraded.as_deref().unwrap().contains("popular"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_experiment_changes_the_recall_list_of_its_users_only() {
+    let world = World::new();
+    let with_experiment = CASCADE.replace(
+        r#""EngineConf""#,
+        r#""ExperimentConfs": {"Layers": [{"Name": "recall", "Experiments": [
+            {"ExperimentId": "newest_only", "Buckets": "0-49", "Params": {"RecallNames": ["newest"]}}]}]},
+          "EngineConf""#,
+    );
+    let engine = world.engine(&with_experiment);
+    for u in 0..40 {
+        let outcome = engine.recommend(request(&format!("user{u}"), "home", 3)).await.unwrap();
+        let trace = outcome.trace.unwrap();
+        let main_recalls: Vec<&str> = trace
+            .stages
+            .iter()
+            .filter(|s| s.pipeline == "main" && s.stage.starts_with("recall:"))
+            .map(|s| s.stage.as_str())
+            .collect();
+        if outcome.experiment_id == "newest_only" {
+            assert_eq!(main_recalls, ["recall:newest"]);
+        } else {
+            assert_eq!(outcome.experiment_id, "");
+            assert!(main_recalls.contains(&"recall:hot"), "{main_recalls:?}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_scene_is_refused_by_name() {
+    let world = World::new();
+    let engine = world.engine(CASCADE);
+    let error = engine.recommend(request("u", "nowhere", 3)).await.unwrap_err().to_string();
+    assert!(error.contains("nowhere") && error.contains("home"), "{error}");
+    let _ = &world.popular;
+}

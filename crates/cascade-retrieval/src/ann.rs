@@ -1,0 +1,511 @@
+//! Approximate nearest-neighbour (ANN) search over one named item embedding.
+//!
+//! [`AnnIndex`] is an HNSW graph (the USearch engine) whose integer keys map to string item ids.
+//! Items can be inserted, replaced and deleted while the index serves; a search can take a
+//! caller predicate over item ids (category, numeric range, excluded ids). [`AnnIndex::save`]
+//! writes the graph and the id mapping to a directory and [`AnnIndex::load`] reads them back, so
+//! a restart does not rebuild.
+
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::fs;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use cascade_core::Item;
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use serde::{Deserialize, Serialize};
+use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
+
+/// The graph file inside a saved index directory.
+const GRAPH_FILE: &str = "graph.usearch";
+/// The manifest (configuration and id mapping) inside a saved index directory.
+const MANIFEST_FILE: &str = "manifest.json";
+/// Slots reserved at least whenever the graph grows.
+const MIN_RESERVE: usize = 1024;
+
+/// How similar two vectors are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnnMetric {
+    /// Cosine similarity: vectors are normalised on insert and query (zero vectors are refused).
+    Cosine,
+    /// Raw inner product, for embeddings trained for it.
+    InnerProduct,
+}
+
+/// How the index stores vectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnnPrecision {
+    /// 32-bit floats: exact scores.
+    F32,
+    /// 16-bit floats: half the memory and faster searches on large indexes; scores are off by
+    /// about 1e-3.
+    F16,
+}
+
+/// What an [`AnnIndex`] indexes and how its graph is shaped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnnConfig {
+    /// The item embedding name (a key of `Item::embeddings`).
+    pub embedding: String,
+    /// The embedding dimension.
+    pub dimensions: usize,
+    /// The similarity metric.
+    pub metric: AnnMetric,
+    /// How vectors are stored.
+    pub precision: AnnPrecision,
+    /// Graph connectivity (HNSW `M`): neighbours kept per node.
+    pub connectivity: usize,
+    /// Candidate list size while inserting (HNSW `ef_construction`).
+    pub ef_construction: usize,
+}
+
+impl AnnConfig {
+    /// A configuration with 32-bit storage and the default graph shape (M 16, ef_construction
+    /// 128).
+    pub fn new(embedding: impl Into<String>, dimensions: usize, metric: AnnMetric) -> Self {
+        AnnConfig {
+            embedding: embedding.into(),
+            dimensions,
+            metric,
+            precision: AnnPrecision::F32,
+            connectivity: 16,
+            ef_construction: 128,
+        }
+    }
+
+    fn options(&self) -> IndexOptions {
+        IndexOptions {
+            dimensions: self.dimensions,
+            // Cosine runs as the inner product of normalised vectors: no norms per comparison.
+            metric: MetricKind::IP,
+            quantization: match self.precision {
+                AnnPrecision::F32 => ScalarKind::F32,
+                AnnPrecision::F16 => ScalarKind::F16,
+            },
+            connectivity: self.connectivity,
+            expansion_add: self.ef_construction,
+            expansion_search: self.ef_construction,
+            multi: false,
+        }
+    }
+}
+
+/// One search result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnnHit {
+    /// The item id.
+    pub item_id: String,
+    /// Similarity to the query: cosine similarity or inner product, higher is closer.
+    pub score: f32,
+}
+
+/// What can go wrong with an [`AnnIndex`].
+#[derive(Debug, thiserror::Error)]
+pub enum AnnError {
+    /// A vector of the wrong length.
+    #[error("vector has {got} dimensions, the index expects {expected}")]
+    Dimensions {
+        /// The index dimension.
+        expected: usize,
+        /// The vector's length.
+        got: usize,
+    },
+    /// A zero (or non-finite) vector under the cosine metric.
+    #[error("vector has no direction (zero or non-finite norm); cosine needs one")]
+    NoDirection,
+    /// The HNSW engine refused an operation.
+    #[error("ANN engine: {0}")]
+    Engine(String),
+    /// Reading or writing the index directory failed.
+    #[error("ANN index directory {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The manifest could not be read or written.
+    #[error("ANN manifest {path}: {source}")]
+    Manifest {
+        /// The manifest file.
+        path: String,
+        /// The cause.
+        source: serde_json::Error,
+    },
+    /// The saved graph and its manifest disagree.
+    #[error("ANN index directory {path} is inconsistent: {reason}")]
+    Inconsistent {
+        /// The directory.
+        path: String,
+        /// What disagrees.
+        reason: String,
+    },
+}
+
+fn engine(error: impl Display) -> AnnError {
+    AnnError::Engine(error.to_string())
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> AnnError + '_ {
+    move |source| AnnError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn path_str(path: &Path) -> Result<&str, AnnError> {
+    path.to_str().ok_or_else(|| AnnError::Io {
+        path: path.display().to_string(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "path is not UTF-8"),
+    })
+}
+
+/// The saved configuration and id mapping; the graph is stored beside it.
+#[derive(Serialize, Deserialize)]
+struct Manifest {
+    config: AnnConfig,
+    next_key: u64,
+    /// `(key, item id)` for every indexed item.
+    keys: Vec<(u64, String)>,
+}
+
+/// An HNSW index over one named item embedding, keyed by item id.
+///
+/// Searches take `&self` and may run concurrently; inserts and deletes take `&mut self`.
+pub struct AnnIndex {
+    config: AnnConfig,
+    graph: Index,
+    keys: HashMap<String, u64>,
+    ids: HashMap<u64, String>,
+    next_key: u64,
+    /// The `ef` the graph is currently set to search with: searches with the same `ef` share the
+    /// read lock, a different one changes it under the write lock.
+    ef: RwLock<usize>,
+}
+
+impl AnnIndex {
+    /// An empty index.
+    pub fn new(config: AnnConfig) -> Result<Self, AnnError> {
+        let graph = Index::new(&config.options()).map_err(engine)?;
+        Ok(Self::with_graph(config, graph))
+    }
+
+    fn with_graph(config: AnnConfig, graph: Index) -> Self {
+        let ef = RwLock::new(graph.expansion_search());
+        AnnIndex {
+            config,
+            graph,
+            keys: HashMap::new(),
+            ids: HashMap::new(),
+            next_key: 0,
+            ef,
+        }
+    }
+
+    /// Builds an index from the items that carry the configured embedding (the others are
+    /// skipped), logging progress. Insertion runs on all available cores.
+    pub fn build<'a>(
+        config: AnnConfig,
+        items: impl IntoIterator<Item = &'a Item>,
+    ) -> Result<Self, AnnError> {
+        let mut index = Self::new(config)?;
+        let mut batch = Vec::new();
+        let mut skipped = 0usize;
+        for item in items {
+            match item.embeddings.get(&index.config.embedding) {
+                Some(vector) => batch.push((item.id.as_str(), vector.as_slice())),
+                None => skipped += 1,
+            }
+        }
+        tracing::info!(
+            embedding = %index.config.embedding,
+            items = batch.len(),
+            skipped,
+            "building ANN index"
+        );
+        index.insert_batch(&batch)?;
+        Ok(index)
+    }
+
+    /// Inserts many `(item id, vector)` pairs (later pairs replace earlier ones with the same
+    /// id) on all available cores, logging progress.
+    pub fn insert_batch(&mut self, batch: &[(&str, &[f32])]) -> Result<(), AnnError> {
+        let started = Instant::now();
+        let mut prepared: Vec<(u64, Vec<f32>)> = Vec::with_capacity(batch.len());
+        let mut position = HashMap::with_capacity(batch.len());
+        for (id, vector) in batch {
+            let vector = self.prepare(vector)?;
+            let key = self.claim_key(id)?;
+            match position.get(&key) {
+                Some(&at) => prepared[at] = (key, vector),
+                None => {
+                    position.insert(key, prepared.len());
+                    prepared.push((key, vector));
+                }
+            }
+        }
+        self.reserve(prepared.len())?;
+        self.add_parallel(&prepared)?;
+        tracing::info!(
+            items = self.len(),
+            seconds = started.elapsed().as_secs_f64(),
+            "ANN index built"
+        );
+        Ok(())
+    }
+
+    /// Adds `(key, prepared vector)` pairs with distinct, unindexed keys on all available cores.
+    fn add_parallel(&self, prepared: &[(u64, Vec<f32>)]) -> Result<(), AnnError> {
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let chunk = prepared.len().div_ceil(threads).max(1);
+        let total = prepared.len();
+        let report_every = (total / 10).max(1);
+        let done = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = prepared
+                .chunks(chunk)
+                .map(|part| {
+                    let done = &done;
+                    scope.spawn(move || -> Result<(), AnnError> {
+                        for (key, vector) in part {
+                            self.graph.add(*key, vector).map_err(engine)?;
+                            let inserted = done.fetch_add(1, Ordering::Relaxed) + 1;
+                            if inserted % report_every == 0 {
+                                tracing::info!(inserted, of = total, "ANN insert");
+                            }
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .try_for_each(|worker| worker.join().expect("ANN insert thread panicked"))
+        })
+    }
+
+    /// Inserts an item's vector, or replaces it when the id is already indexed.
+    pub fn upsert(&mut self, item_id: &str, vector: &[f32]) -> Result<(), AnnError> {
+        let vector = self.prepare(vector)?;
+        let key = self.claim_key(item_id)?;
+        self.reserve(1)?;
+        self.graph.add(key, &vector).map_err(engine)
+    }
+
+    /// Removes an item; answers whether it was indexed. A removed item is never returned.
+    pub fn remove(&mut self, item_id: &str) -> Result<bool, AnnError> {
+        let Some(key) = self.keys.remove(item_id) else {
+            return Ok(false);
+        };
+        self.ids.remove(&key);
+        self.graph.remove(key).map_err(engine)?;
+        Ok(true)
+    }
+
+    /// The `k` items closest to `query`, closest first, exploring `ef` candidates (raised to
+    /// `k` if lower): a larger `ef` finds more of the true neighbours, more slowly.
+    pub fn search(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<AnnHit>, AnnError> {
+        let query = self.prepare(query)?;
+        let _ef = self.set_ef(ef.max(k));
+        let found = self.graph.search(&query, k).map_err(engine)?;
+        Ok(self.hits(&found.keys, &found.distances))
+    }
+
+    /// Like [`AnnIndex::search`], returning only items for which `allow(item_id)` is true; the
+    /// predicate is applied while the graph is walked, so `k` allowed items come back when the
+    /// index holds them.
+    pub fn search_filtered(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        allow: impl Fn(&str) -> bool,
+    ) -> Result<Vec<AnnHit>, AnnError> {
+        let query = self.prepare(query)?;
+        let _ef = self.set_ef(ef.max(k));
+        let found = self
+            .graph
+            .filtered_search(&query, k, |key| {
+                self.ids.get(&key).is_some_and(|id| allow(id))
+            })
+            .map_err(engine)?;
+        Ok(self.hits(&found.keys, &found.distances))
+    }
+
+    /// The exact `k` closest items by brute force over every stored vector (at the configured
+    /// precision): the ground truth that approximate results are measured against, or a search
+    /// for small catalogues.
+    pub fn exact_search(&self, query: &[f32], k: usize) -> Result<Vec<AnnHit>, AnnError> {
+        let query = self.prepare(query)?;
+        let found = self.graph.exact_search(&query, k).map_err(engine)?;
+        Ok(self.hits(&found.keys, &found.distances))
+    }
+
+    /// Writes the graph and the id mapping into `dir` (created if missing), replacing what was
+    /// there.
+    pub fn save(&self, dir: &Path) -> Result<(), AnnError> {
+        fs::create_dir_all(dir).map_err(io(dir))?;
+        let graph_tmp = dir.join(format!("{GRAPH_FILE}.tmp"));
+        self.graph.save(path_str(&graph_tmp)?).map_err(engine)?;
+        let manifest = Manifest {
+            config: self.config.clone(),
+            next_key: self.next_key,
+            keys: self.ids.iter().map(|(k, id)| (*k, id.clone())).collect(),
+        };
+        let manifest_tmp = dir.join(format!("{MANIFEST_FILE}.tmp"));
+        let json = serde_json::to_vec(&manifest).map_err(|source| AnnError::Manifest {
+            path: manifest_tmp.display().to_string(),
+            source,
+        })?;
+        fs::write(&manifest_tmp, json).map_err(io(&manifest_tmp))?;
+        for (tmp, file) in [(graph_tmp, GRAPH_FILE), (manifest_tmp, MANIFEST_FILE)] {
+            let target = dir.join(file);
+            fs::rename(&tmp, &target).map_err(io(&target))?;
+        }
+        Ok(())
+    }
+
+    /// Reads an index written by [`AnnIndex::save`] without rebuilding the graph.
+    pub fn load(dir: &Path) -> Result<Self, AnnError> {
+        let manifest_path = dir.join(MANIFEST_FILE);
+        let json = fs::read(&manifest_path).map_err(io(&manifest_path))?;
+        let manifest: Manifest =
+            serde_json::from_slice(&json).map_err(|source| AnnError::Manifest {
+                path: manifest_path.display().to_string(),
+                source,
+            })?;
+        let graph = Index::new(&manifest.config.options()).map_err(engine)?;
+        graph
+            .load(path_str(&dir.join(GRAPH_FILE))?)
+            .map_err(engine)?;
+        if graph.size() != manifest.keys.len() {
+            return Err(AnnError::Inconsistent {
+                path: dir.display().to_string(),
+                reason: format!(
+                    "the graph holds {} vectors, the manifest {} ids",
+                    graph.size(),
+                    manifest.keys.len()
+                ),
+            });
+        }
+        let mut index = Self::with_graph(manifest.config, graph);
+        index.next_key = manifest.next_key;
+        for (key, id) in manifest.keys {
+            index.keys.insert(id.clone(), key);
+            index.ids.insert(key, id);
+        }
+        Ok(index)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &AnnConfig {
+        &self.config
+    }
+
+    /// How many items are indexed.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether no item is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Whether an item is indexed.
+    pub fn contains(&self, item_id: &str) -> bool {
+        self.keys.contains_key(item_id)
+    }
+
+    /// The SIMD back-end the engine's distance kernels run on (for reports).
+    pub fn hardware_acceleration(&self) -> String {
+        self.graph.hardware_acceleration()
+    }
+
+    /// Checks the dimension and, under cosine, normalises.
+    fn prepare(&self, vector: &[f32]) -> Result<Vec<f32>, AnnError> {
+        if vector.len() != self.config.dimensions {
+            return Err(AnnError::Dimensions {
+                expected: self.config.dimensions,
+                got: vector.len(),
+            });
+        }
+        match self.config.metric {
+            AnnMetric::InnerProduct => Ok(vector.to_vec()),
+            AnnMetric::Cosine => {
+                let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+                if !norm.is_normal() {
+                    return Err(AnnError::NoDirection);
+                }
+                Ok(vector.iter().map(|x| x / norm).collect())
+            }
+        }
+    }
+
+    /// The key for an id: a fresh one for a new id; an indexed id's key, its old vector removed.
+    fn claim_key(&mut self, item_id: &str) -> Result<u64, AnnError> {
+        if let Some(&key) = self.keys.get(item_id) {
+            self.graph.remove(key).map_err(engine)?;
+            return Ok(key);
+        }
+        let key = self.next_key;
+        self.next_key += 1;
+        self.keys.insert(item_id.to_owned(), key);
+        self.ids.insert(key, item_id.to_owned());
+        Ok(key)
+    }
+
+    /// Makes room for `additional` more vectors.
+    fn reserve(&self, additional: usize) -> Result<(), AnnError> {
+        let needed = self.graph.size() + additional;
+        if needed <= self.graph.capacity() {
+            return Ok(());
+        }
+        let capacity = needed.max(self.graph.capacity() * 2).max(MIN_RESERVE);
+        self.graph.reserve(capacity).map_err(engine)
+    }
+
+    /// Sets the graph's search `ef`, holding it until the returned guard drops.
+    fn set_ef(&self, ef: usize) -> RwLockReadGuard<'_, usize> {
+        let current = self.ef.read();
+        if *current == ef {
+            return current;
+        }
+        drop(current);
+        let mut current = self.ef.write();
+        if *current != ef {
+            self.graph.change_expansion_search(ef);
+            *current = ef;
+        }
+        RwLockWriteGuard::downgrade(current)
+    }
+
+    fn hits(&self, keys: &[u64], distances: &[f32]) -> Vec<AnnHit> {
+        keys.iter()
+            .zip(distances)
+            .filter_map(|(key, distance)| {
+                Some(AnnHit {
+                    item_id: self.ids.get(key)?.clone(),
+                    // USearch's inner-product distance is `1 - a·b`.
+                    score: 1.0 - distance,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The share of `truth`'s items that `found` also holds (recall@k with k = `truth.len()`).
+pub fn recall(found: &[AnnHit], truth: &[AnnHit]) -> f64 {
+    if truth.is_empty() {
+        return 1.0;
+    }
+    let hits = truth
+        .iter()
+        .filter(|t| found.iter().any(|f| f.item_id == t.item_id))
+        .count();
+    hits as f64 / truth.len() as f64
+}

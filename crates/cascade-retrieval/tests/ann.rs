@@ -1,0 +1,204 @@
+//! `AnnIndex`: exact matches, filters, deletes, persistence and recall against brute force.
+
+use cascade_core::Item;
+use cascade_retrieval::ann::recall;
+use cascade_retrieval::{AnnConfig, AnnError, AnnIndex, AnnMetric};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+const DIM: usize = 32;
+const EMBEDDING: &str = "content";
+
+/// `count` vectors around 50 random centres (uniform noise), seeded.
+fn clustered(count: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let centres: Vec<Vec<f32>> = (0..50)
+        .map(|_| (0..DIM).map(|_| rng.random_range(-1.0..1.0)).collect())
+        .collect();
+    (0..count)
+        .map(|_| {
+            let centre = &centres[rng.random_range(0..centres.len())];
+            centre
+                .iter()
+                .map(|c| c + rng.random_range(-0.3..0.3))
+                .collect()
+        })
+        .collect()
+}
+
+fn item(id: &str, embeddings: &[(&str, Vec<f32>)]) -> Item {
+    Item {
+        id: id.into(),
+        fields: Default::default(),
+        embeddings: embeddings
+            .iter()
+            .cloned()
+            .map(|(n, v)| (n.into(), v))
+            .collect(),
+    }
+}
+
+fn index(count: usize, metric: AnnMetric) -> (AnnIndex, Vec<Vec<f32>>) {
+    let vectors = clustered(count, 7);
+    let items: Vec<Item> = vectors
+        .iter()
+        .enumerate()
+        .map(|(i, v)| item(&format!("i{i}"), &[(EMBEDDING, v.clone())]))
+        .collect();
+    let index = AnnIndex::build(AnnConfig::new(EMBEDDING, DIM, metric), &items).unwrap();
+    (index, vectors)
+}
+
+fn ids(hits: &[cascade_retrieval::AnnHit]) -> Vec<&str> {
+    hits.iter().map(|h| h.item_id.as_str()).collect()
+}
+
+#[test]
+fn an_exact_match_comes_back_first() {
+    for metric in [AnnMetric::Cosine, AnnMetric::InnerProduct] {
+        let (index, vectors) = index(1000, metric);
+        for i in [0, 17, 503, 999] {
+            let hits = index.search(&vectors[i], 5, 64).unwrap();
+            assert_eq!(hits.len(), 5);
+            if metric == AnnMetric::Cosine {
+                assert_eq!(hits[0].item_id, format!("i{i}"), "{metric:?}");
+                assert!((hits[0].score - 1.0).abs() < 1e-4, "{}", hits[0].score);
+            }
+            assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
+        }
+    }
+}
+
+#[test]
+fn a_filter_excludes_what_it_rejects() {
+    let (index, vectors) = index(1000, AnnMetric::Cosine);
+    let even = |id: &str| id[1..].parse::<usize>().unwrap() % 2 == 0;
+    for query in &vectors[..20] {
+        let hits = index.search_filtered(query, 10, 64, even).unwrap();
+        assert_eq!(hits.len(), 10);
+        assert!(hits.iter().all(|h| even(&h.item_id)), "{:?}", ids(&hits));
+    }
+    let excluded = index
+        .search_filtered(&vectors[3], 10, 64, |id| id != "i3")
+        .unwrap();
+    assert!(!ids(&excluded).contains(&"i3"));
+    assert!(
+        index
+            .search_filtered(&vectors[3], 10, 64, |_| false)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_deleted_item_is_never_returned_even_after_save_and_load() {
+    let (mut index, vectors) = index(1000, AnnMetric::Cosine);
+    let deleted: Vec<String> = (0..1000).step_by(7).map(|i| format!("i{i}")).collect();
+    for id in &deleted {
+        assert!(index.remove(id).unwrap());
+    }
+    assert!(!index.remove("i0").unwrap());
+    assert_eq!(index.len(), 1000 - deleted.len());
+    let dir = tempfile::tempdir().unwrap();
+    index.save(dir.path()).unwrap();
+    let loaded = AnnIndex::load(dir.path()).unwrap();
+    for index in [&index, &loaded] {
+        assert!(!index.contains("i0"));
+        for (i, query) in vectors.iter().enumerate().step_by(7).take(40) {
+            let hits = [
+                index.search(query, 10, 64).unwrap(),
+                index.search_filtered(query, 10, 64, |_| true).unwrap(),
+                index.exact_search(query, 10).unwrap(),
+            ];
+            for hits in hits {
+                assert_eq!(hits.len(), 10);
+                assert!(!ids(&hits).contains(&format!("i{i}").as_str()));
+                assert!(hits.iter().all(|h| !deleted.contains(&h.item_id)));
+            }
+        }
+    }
+}
+
+#[test]
+fn upsert_replaces_the_vector_and_reinsert_after_delete_works() {
+    let (mut index, vectors) = index(1000, AnnMetric::Cosine);
+    index.upsert("i1", &vectors[500]).unwrap();
+    assert_eq!(index.len(), 1000);
+    let hits = index.exact_search(&vectors[1], 3).unwrap();
+    assert!(!ids(&hits).contains(&"i1"));
+    let hits = index.search(&vectors[500], 2, 64).unwrap();
+    assert!(ids(&hits).contains(&"i1") && ids(&hits).contains(&"i500"));
+
+    index.remove("i2").unwrap();
+    index.upsert("i2", &vectors[2]).unwrap();
+    assert_eq!(index.search(&vectors[2], 1, 64).unwrap()[0].item_id, "i2");
+    index.upsert("new", &vectors[3]).unwrap();
+    assert_eq!(index.len(), 1001);
+}
+
+#[test]
+fn save_then_load_answers_the_same_without_rebuilding() {
+    let (mut index, vectors) = index(2000, AnnMetric::InnerProduct);
+    index.remove("i5").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    index.save(dir.path()).unwrap();
+    let mut loaded = AnnIndex::load(dir.path()).unwrap();
+    assert_eq!(loaded.len(), index.len());
+    assert_eq!(loaded.config(), index.config());
+    for query in vectors.iter().step_by(20) {
+        assert_eq!(
+            index.search(query, 10, 64).unwrap(),
+            loaded.search(query, 10, 64).unwrap()
+        );
+    }
+    // The loaded index keeps taking inserts without reusing a live key.
+    loaded.upsert("fresh", &vectors[9]).unwrap();
+    assert_eq!(loaded.len(), index.len() + 1);
+    assert!(ids(&loaded.exact_search(&vectors[9], 2).unwrap()).contains(&"fresh"));
+    assert!(loaded.contains("i9"));
+}
+
+#[test]
+fn recall_at_10_against_brute_force_is_at_least_095() {
+    let (index, _) = index(5000, AnnMetric::Cosine);
+    let queries = clustered(200, 99);
+    let total: f64 = queries
+        .iter()
+        .map(|q| {
+            let truth = index.exact_search(q, 10).unwrap();
+            recall(&index.search(q, 10, 128).unwrap(), &truth)
+        })
+        .sum();
+    let mean = total / queries.len() as f64;
+    assert!(mean >= 0.95, "recall@10 {mean}");
+}
+
+#[test]
+fn bad_vectors_are_refused() {
+    let mut index = AnnIndex::new(AnnConfig::new(EMBEDDING, DIM, AnnMetric::Cosine)).unwrap();
+    assert!(matches!(
+        index.upsert("a", &[1.0; 3]),
+        Err(AnnError::Dimensions {
+            expected: 32,
+            got: 3
+        })
+    ));
+    assert!(matches!(
+        index.upsert("a", &[0.0; DIM]),
+        Err(AnnError::NoDirection)
+    ));
+    assert!(index.is_empty());
+    assert!(index.search(&[1.0; DIM], 5, 16).unwrap().is_empty());
+}
+
+#[test]
+fn build_skips_items_without_the_embedding() {
+    let items = [
+        item("a", &[(EMBEDDING, vec![1.0; DIM])]),
+        item("b", &[(EMBEDDING, vec![-1.0; DIM])]),
+        item("other", &[("image", vec![1.0; DIM])]),
+    ];
+    let index = AnnIndex::build(AnnConfig::new(EMBEDDING, DIM, AnnMetric::Cosine), &items).unwrap();
+    assert_eq!(index.len(), 2);
+    assert_eq!(index.search(&[0.5; DIM], 1, 16).unwrap()[0].item_id, "a");
+}
