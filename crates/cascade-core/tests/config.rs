@@ -170,3 +170,19 @@ fn cloud_only_and_unknown_keys_are_named() {
         "{error}"
     );
 }
+
+#[test]
+fn rank_scores_and_engine_settings_are_checked() {
+    let text = format!(
+        r#"{{ {COMPONENTS}, "RankConf": {{"s": {{"RankAlgoList": ["ctr"], "RankScore": "${{ctr}} * ${{cvr}}"}},
+              "t": {{"RankAlgoList": ["ctr"], "RankScore": "${{ctr}} *"}}}},
+            "EngineConf": {{"MergePolicy": "random", "Quotas": {{"ghost": 0.5}}}} }}"#
+    );
+    let found = issues(&text);
+    let paths: Vec<&str> = found.iter().map(|i| i.split('`').nth(1).unwrap()).collect();
+    assert_eq!(
+        paths,
+        ["RankConf.s.RankScore", "RankConf.t.RankScore", "EngineConf.MergePolicy", "EngineConf.Quotas.ghost"],
+        "{found:?}"
+    );
+}

@@ -61,3 +61,23 @@ impl Entry {
         }
     }
 }
+
+/// An entry for unit tests: item `id` with `fields`, `score`, from `pipeline`.
+#[cfg(test)]
+pub(crate) fn test_entry(id: &str, score: f64, pipeline: &str, fields: &[(&str, FieldValue)]) -> Entry {
+    Entry {
+        candidate: Candidate {
+            item_id: id.to_string(),
+            score,
+            retrieve_id: "test".into(),
+        },
+        sources: vec!["test".into()],
+        pipeline: Arc::from(pipeline),
+        item: Some(Arc::new(Item {
+            id: id.to_string(),
+            fields: fields.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+            embeddings: Default::default(),
+        })),
+        stage_scores: None,
+    }
+}

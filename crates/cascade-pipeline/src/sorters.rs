@@ -120,18 +120,17 @@ impl MmrSort {
                 _ => 0.0,
             },
             Similarity::Embedding(name) => {
-                let vector = |e: &Entry| {
-                    e.item
-                        .as_ref()
-                        .and_then(|i| i.embeddings.get(name).cloned())
-                };
-                match (vector(a), vector(b)) {
-                    (Some(x), Some(y)) => cosine(&x, &y),
+                match (embedding(a, name), embedding(b, name)) {
+                    (Some(x), Some(y)) => cosine(x, y),
                     _ => 0.0,
                 }
             }
         }
     }
+}
+
+fn embedding<'a>(entry: &'a Entry, name: &str) -> Option<&'a [f32]> {
+    entry.item.as_ref()?.embeddings.get(name).map(Vec::as_slice)
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f64 {
@@ -213,5 +212,62 @@ impl Sorter for MixSort {
             out.extend(next);
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entry::test_entry;
+    use cascade_core::FieldValue;
+
+    fn author(id: &str, score: f64, author: &str) -> Entry {
+        test_entry(id, score, "main", &[("author", FieldValue::Keyword(author.into()))])
+    }
+
+    fn ids(entries: &[Entry]) -> Vec<&str> {
+        entries.iter().map(Entry::id).collect()
+    }
+
+    fn request() -> RequestContext {
+        RequestContext::default()
+    }
+
+    #[test]
+    fn diversity_rule_spreads_one_author_over_the_window() {
+        let sorter = DiversityRuleSort { field: "author".into(), window: 2, max_per_window: 1 };
+        let entries = vec![author("a1", 9.0, "a"), author("a2", 8.0, "a"), author("b1", 7.0, "b"), author("a3", 6.0, "a")];
+        assert_eq!(ids(&sorter.sort(&request(), entries)), ["a1", "b1", "a2", "a3"]);
+    }
+
+    #[test]
+    fn mmr_trades_relevance_for_variety() {
+        let entries = || vec![author("a1", 1.0, "a"), author("a2", 0.9, "a"), author("b1", 0.5, "b")];
+        let diverse = MmrSort { lambda: 0.5, similarity: Similarity::Field("author".into()), top_n: 10 };
+        assert_eq!(ids(&diverse.sort(&request(), entries())), ["a1", "b1", "a2"]);
+        let relevant = MmrSort { lambda: 1.0, similarity: Similarity::Field("author".into()), top_n: 10 };
+        assert_eq!(ids(&relevant.sort(&request(), entries())), ["a1", "a2", "b1"]);
+    }
+
+    #[test]
+    fn mix_places_a_pipeline_at_fixed_positions() {
+        let mut entries: Vec<Entry> = (0..6).map(|i| author(&format!("m{i}"), 0.0, "x")).collect();
+        entries.push(test_entry("c0", 0.0, "cold", &[]));
+        entries.push(test_entry("c1", 0.0, "cold", &[]));
+        entries.push(test_entry("c2", 0.0, "cold", &[]));
+        let sorter = MixSort { pipeline: "cold".into(), positions: vec![3, 5] };
+        assert_eq!(ids(&sorter.sort(&request(), entries)), ["m0", "m1", "c0", "m2", "c1", "m3", "m4", "m5"]);
+    }
+
+    #[test]
+    fn boosts_and_buries_by_condition() {
+        let sorter = BoostSort {
+            boosts: vec![
+                Boost { condition: Expr::parse("author == 'b'").unwrap(), multiply: 3.0, add: 0.0 },
+                Boost { condition: Expr::parse("score > 8").unwrap(), multiply: 0.1, add: 0.0 },
+            ],
+        };
+        let entries = vec![author("a1", 9.0, "a"), author("a2", 2.0, "a"), author("b1", 1.0, "b")];
+        assert_eq!(ids(&sorter.sort(&request(), entries)), ["b1", "a2", "a1"]);
     }
 }

@@ -274,7 +274,7 @@ impl AnnIndex {
                         for (key, vector) in part {
                             self.graph.add(*key, vector).map_err(engine)?;
                             let inserted = done.fetch_add(1, Ordering::Relaxed) + 1;
-                            if inserted % report_every == 0 {
+                            if inserted.is_multiple_of(report_every) {
                                 tracing::info!(inserted, of = total, "ANN insert");
                             }
                         }

@@ -2,7 +2,7 @@
 
 use cascade_core::Item;
 use cascade_retrieval::ann::recall;
-use cascade_retrieval::{AnnConfig, AnnError, AnnIndex, AnnMetric};
+use cascade_retrieval::{AnnConfig, AnnError, AnnIndex, AnnMetric, AnnPrecision};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -39,14 +39,17 @@ fn item(id: &str, embeddings: &[(&str, Vec<f32>)]) -> Item {
 }
 
 fn index(count: usize, metric: AnnMetric) -> (AnnIndex, Vec<Vec<f32>>) {
+    index_with(count, AnnConfig::new(EMBEDDING, DIM, metric))
+}
+
+fn index_with(count: usize, config: AnnConfig) -> (AnnIndex, Vec<Vec<f32>>) {
     let vectors = clustered(count, 7);
     let items: Vec<Item> = vectors
         .iter()
         .enumerate()
         .map(|(i, v)| item(&format!("i{i}"), &[(EMBEDDING, v.clone())]))
         .collect();
-    let index = AnnIndex::build(AnnConfig::new(EMBEDDING, DIM, metric), &items).unwrap();
-    (index, vectors)
+    (AnnIndex::build(config, &items).unwrap(), vectors)
 }
 
 fn ids(hits: &[cascade_retrieval::AnnHit]) -> Vec<&str> {
@@ -138,7 +141,15 @@ fn upsert_replaces_the_vector_and_reinsert_after_delete_works() {
 
 #[test]
 fn save_then_load_answers_the_same_without_rebuilding() {
-    let (mut index, vectors) = index(2000, AnnMetric::InnerProduct);
+    for precision in [AnnPrecision::F32, AnnPrecision::F16] {
+        let mut config = AnnConfig::new(EMBEDDING, DIM, AnnMetric::InnerProduct);
+        config.precision = precision;
+        save_then_load_answers_the_same(config);
+    }
+}
+
+fn save_then_load_answers_the_same(config: AnnConfig) {
+    let (mut index, vectors) = index_with(2000, config);
     index.remove("i5").unwrap();
     let dir = tempfile::tempdir().unwrap();
     index.save(dir.path()).unwrap();

@@ -571,3 +571,34 @@ async fn debug_requests_carry_a_trace() {
     let (_, plain) = server.post("/api/recommend", r#"{"uid": "u"}"#).await;
     assert!(plain.get("trace").is_none());
 }
+
+#[tokio::test]
+async fn responses_are_logged_as_impressions_with_their_experiment() {
+    let server = TestServer::with_config(|c| {
+        *c = CascadeConfig::parse(&format!(
+            r#"{{"EngineConf": {{"LogImpressions": true}}, "StorageConf": {{"DataDir": {:?}}},
+                "RecallConfs": [{{"Name": "hot", "RecallType": "UserGlobalHotRecall"}}],
+                "SceneConfs": {{"home": {{"default": {{"RecallNames": ["hot"]}}}}}},
+                "ExperimentConfs": {{"Layers": [{{"Name": "l", "Experiments": [
+                    {{"ExperimentId": "everyone", "Buckets": "0-99"}}]}}]}} }}"#,
+            c.storage_conf.data_dir
+        ))
+        .unwrap();
+    });
+    server.put_item("a").await;
+    server.events(json!([click("e1", "x", "a", 1)])).await;
+    server.app.stream.wait_applied(1).await;
+    let (status, body) = server.post("/api/recommend", r#"{"uid": "u", "scene_id": "home"}"#).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["experiment_id"], "everyone");
+    let request_id = body["request_id"].as_str().unwrap().to_string();
+    server.app.stream.wait_applied(2).await;
+    let logged = server.app.stores.events.read_from(1, 10).unwrap();
+    assert_eq!(logged.len(), 1);
+    let impression = &logged[0].event;
+    assert_eq!(impression.event_type, "impression");
+    assert_eq!(impression.event_id, format!("{request_id}:0"));
+    assert_eq!(impression.context.experiment_id.as_deref(), Some("everyone"));
+    assert_eq!(impression.context.position, Some(0));
+    assert_eq!(impression.context.scene.as_deref(), Some("home"));
+}

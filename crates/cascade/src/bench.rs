@@ -21,6 +21,8 @@ pub enum BenchCommand {
     Ingest(IngestBench),
     /// Builds an HNSW index over synthetic vectors; reports recall@10 and queries/s per ef.
     Ann(crate::bench_ann::AnnBench),
+    /// Runs a configured scene in process over a synthetic catalogue; reports p50/p99 latency.
+    Pipeline(crate::bench_pipeline::PipelineBench),
 }
 
 /// `cascade bench store` arguments.
@@ -66,6 +68,9 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Store(args) => bench_store(&args),
         BenchCommand::Ingest(args) => crate::runtime()?.block_on(bench_ingest(&args)),
         BenchCommand::Ann(args) => crate::bench_ann::run(&args),
+        BenchCommand::Pipeline(args) => {
+            crate::runtime()?.block_on(crate::bench_pipeline::run(&args))
+        }
     }
 }
 

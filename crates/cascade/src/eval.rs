@@ -190,7 +190,8 @@ fn read_all(stores: &Stores) -> anyhow::Result<Vec<Event>> {
 fn dataset((config, events): &(CascadeConfig, Vec<Event>), args: &EvalArgs) -> Dataset {
     let counts = |event: &Event| {
         config.event_conf.is_interaction(&event.event_type)
-            && (args.event_types.iter().any(|t| t == "all") || args.event_types.contains(&event.event_type))
+            && (args.event_types.iter().any(|t| t == "all")
+                || args.event_types.contains(&event.event_type))
     };
     let (mut users, mut items) = (IdMap::default(), IdMap::default());
     let interactions = events

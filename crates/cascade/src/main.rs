@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_ann;
+mod bench_pipeline;
 mod demo;
 mod eval;
 mod import;
@@ -75,7 +76,10 @@ fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { config: config_args, listen } => {
+        Command::Serve {
+            config: config_args,
+            listen,
+        } => {
             let mut config = config_args.load()?;
             if let Some(listen) = listen {
                 serve::apply_listen(&mut config, &listen)?;

@@ -67,7 +67,9 @@ async fn watch_config(app: Arc<App>, path: PathBuf) {
             .and_then(|config| app.reload(config).map_err(anyhow::Error::from));
         match outcome {
             Ok(()) => tracing::info!(path = %path.display(), "configuration reloaded"),
-            Err(error) => tracing::error!(path = %path.display(), %error, "configuration refused; the running one stays"),
+            Err(error) => {
+                tracing::error!(path = %path.display(), %error, "configuration refused; the running one stays")
+            }
         }
     }
 }

@@ -7,8 +7,12 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::CascadeConfig;
+use crate::expr::Expr;
 use super::experiment::{param_target, parse_buckets};
 use super::rec::{ColdStartRankConf, GeneralRankConf, RankConf};
+
+/// The event type of logged impressions.
+pub const IMPRESSION: &str = "impression";
 
 /// One problem with the configuration, at a key path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +99,7 @@ pub fn check(config: &CascadeConfig) -> Vec<ConfigIssue> {
     }
     checker.pipelines(config);
     checker.experiments(config);
+    checker.engine(config);
     checker.issues
 }
 
@@ -157,6 +162,56 @@ impl<'a> Checker<'a> {
             "AlgoConfs",
             |k| &k.algos,
         );
+        if conf.rank_score.is_empty() {
+            return;
+        }
+        match Expr::parse(&conf.rank_score) {
+            Err(reason) => self.issue(format!("{path}.RankScore"), reason),
+            Ok(expr) => {
+                for name in expr.variables() {
+                    if !conf.rank_algo_list.iter().any(|algo| algo == name) {
+                        self.issue(
+                            format!("{path}.RankScore"),
+                            format!("`{name}` is not in RankAlgoList"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn engine(&mut self, config: &CascadeConfig) {
+        let conf = &config.engine_conf;
+        if conf.log_impressions && !config.event_conf.accepts(IMPRESSION) {
+            self.issue(
+                "EngineConf.LogImpressions",
+                format!("needs the event type `{IMPRESSION}` in EventConf.Types"),
+            );
+        }
+        if !["score", "interleave", "quota"].contains(&conf.merge_policy.as_str()) {
+            self.issue(
+                "EngineConf.MergePolicy",
+                format!("`{}` is not one of score, interleave, quota", conf.merge_policy),
+            );
+        }
+        let pipelines: BTreeSet<&str> = config
+            .recommend
+            .pipeline_confs
+            .values()
+            .flatten()
+            .map(|p| p.name.as_str())
+            .chain(["main"])
+            .collect();
+        for (name, share) in &conf.quotas {
+            if !pipelines.contains(name.as_str()) {
+                self.issue(
+                    format!("EngineConf.Quotas.{name}"),
+                    "no pipeline has this name (the scene-level one is `main`)",
+                );
+            } else if !(0.0..=1.0).contains(share) {
+                self.issue(format!("EngineConf.Quotas.{name}"), "a share lies in [0, 1]");
+            }
+        }
     }
 
     fn general(&mut self, path: &str, conf: &GeneralRankConf) {

@@ -162,6 +162,10 @@ pub struct EngineConf {
     /// How many items are cached in memory for the stages to read.
     #[serde(default = "default_item_cache_size")]
     pub item_cache_size: u64,
+    /// Whether each response is logged as `impression` events (with request id, position,
+    /// scene and experiment id), which also feeds `User2ItemExposureFilter`.
+    #[serde(default)]
+    pub log_impressions: bool,
 }
 
 impl Default for EngineConf {
@@ -172,6 +176,7 @@ impl Default for EngineConf {
             quotas: Default::default(),
             response_cache_seconds: default_response_cache_seconds(),
             item_cache_size: default_item_cache_size(),
+            log_impressions: false,
         }
     }
 }

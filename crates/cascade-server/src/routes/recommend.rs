@@ -8,7 +8,10 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use cascade_core::validate::Id;
-use cascade_core::{FieldError, RequestContext};
+use cascade_core::config::references::IMPRESSION;
+use cascade_core::time::now_ms;
+use cascade_core::{Event, EventContext, FieldError, RequestContext};
+use cascade_pipeline::Outcome;
 use serde::Deserialize;
 
 use crate::app::App;
@@ -80,11 +83,15 @@ pub async fn recommend(
     let body = read_body(body, app.config().server_conf.max_body_bytes)?;
     let request = parse_request(&body)?;
     let request_id = request.request_id.clone();
+    let (uid, scene) = (request.uid.clone(), request.scene_id.clone());
     let started = std::time::Instant::now();
     let outcome = app.engine().recommend(request).await.map_err(|error| {
         ApiError::invalid("invalid recommend request", vec![FieldError::new("scene_id", error.to_string())])
     })?;
     metrics::histogram!("cascade_recommend_duration_seconds").record(started.elapsed().as_secs_f64());
+    if app.config().engine_conf.log_impressions && !outcome.items.is_empty() {
+        log_impressions(&app, &request_id, &uid, &scene, &outcome);
+    }
     let mut answer = serde_json::json!({
         "code": 200,
         "msg": "success",
@@ -101,4 +108,38 @@ pub async fn recommend(
         answer["trace"] = serde_json::to_value(trace).unwrap_or_default();
     }
     Ok(Json(answer))
+}
+
+/// Appends one `impression` event per returned item (id `<request_id>:<position>`), without
+/// holding up the response; a failed append is logged and counted.
+fn log_impressions(app: &App, request_id: &str, uid: &str, scene: &str, outcome: &Outcome) {
+    let now = now_ms();
+    let events = outcome
+        .items
+        .iter()
+        .enumerate()
+        .map(|(position, candidate)| Event {
+            event_id: format!("{request_id}:{position}"),
+            event_type: IMPRESSION.to_string(),
+            uid: uid.to_string(),
+            item_id: candidate.item_id.clone(),
+            timestamp: now,
+            value: 1.0,
+            context: EventContext {
+                scene: Some(scene.to_string()),
+                request_id: Some(request_id.to_string()),
+                position: Some(position as u32),
+                experiment_id: (!outcome.experiment_id.is_empty()).then(|| outcome.experiment_id.clone()),
+                ..EventContext::default()
+            },
+            text: None,
+        })
+        .collect();
+    let ticket = app.stores.events.append(events);
+    tokio::spawn(async move {
+        if let Err(error) = ticket.wait().await {
+            metrics::counter!("cascade_impression_log_failures_total").increment(1);
+            tracing::warn!(%error, "impressions were not logged");
+        }
+    });
 }

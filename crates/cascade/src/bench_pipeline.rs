@@ -1,0 +1,211 @@
+//! `cascade bench pipeline`: one configured scene — three recall sources (popular, newest,
+//! ALS), two filters, a coarse and a fine scorer and MMR — run in process over a synthetic
+//! catalogue, reporting the latency of whole requests.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use cascade_core::config::CascadeConfig;
+use cascade_core::{Event, FieldValue, Item, RequestContext};
+use cascade_pipeline::registry::BuiltRecall;
+use cascade_retrieval::{AlsConfig, AlsRecall};
+use cascade_server::App;
+use cascade_store::EmbeddedStore;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// `cascade bench pipeline` arguments.
+#[derive(clap::Args)]
+pub struct PipelineBench {
+    /// Items in the catalogue.
+    #[arg(long, default_value_t = 100_000)]
+    items: usize,
+    /// Users with history.
+    #[arg(long, default_value_t = 20_000)]
+    users: usize,
+    /// Interaction events.
+    #[arg(long, default_value_t = 400_000)]
+    events: usize,
+    /// Timed requests (after 200 warm-up requests).
+    #[arg(long, default_value_t = 3_000)]
+    requests: usize,
+    /// Seed of the synthetic data.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+}
+
+const CATEGORIES: usize = 50;
+const DIMENSION: usize = 16;
+
+const SCENE: &str = r#"{
+    "RecallConfs": [
+        {"Name": "popular", "RecallType": "UserGlobalHotRecall", "RecallCount": 300},
+        {"Name": "newest", "RecallType": "ColdStartRecall", "RecallCount": 100, "TimeField": "year"},
+        {"Name": "als", "RecallType": "BenchAls", "RecallCount": 200, "TimeoutMs": 40}
+    ],
+    "FilterConfs": [
+        {"Name": "interacted", "FilterType": "UserInteractedFilter"},
+        {"Name": "rated", "FilterType": "ItemStateFilter", "Condition": "rating >= 1.5"},
+        {"Name": "top200", "FilterType": "AdjustCountFilter", "Count": 200}
+    ],
+    "SortConfs": [
+        {"Name": "mmr", "SortType": "MMRSort", "Embedding": "v", "Lambda": 0.7, "TopN": 50}
+    ],
+    "AlgoConfs": [
+        {"Name": "coarse", "Type": "linear", "Weights": {"score": 1.0, "rating": 0.5}},
+        {"Name": "fine", "Type": "linear", "Weights": {"score": 1.0, "rating": 2.0, "year": 0.01}}
+    ],
+    "SceneConfs": {"home": {"default": {"RecallNames": ["popular", "newest", "als"]}}},
+    "FilterNames": {"home": ["interacted", "rated"]},
+    "GeneralRankConfs": {"home": {"RankConf": {"RankAlgoList": ["coarse"]},
+        "ActionConfs": [{"ActionType": "filter", "ActionName": "top200"}]}},
+    "RankConf": {"home": {"RankAlgoList": ["fine"], "RankScore": "${fine}"}},
+    "SortNames": {"home": ["mmr"]},
+    "EngineConf": {"TimeoutMs": 100}
+}"#;
+
+/// The synthetic world: items in categories with embeddings near their category's centre;
+/// users who mostly read one category; item popularity skewed (power law within a category).
+fn generate(args: &PipelineBench) -> (Vec<Item>, Vec<Event>) {
+    let mut rng = StdRng::seed_from_u64(args.seed);
+    let centres: Vec<Vec<f32>> = (0..CATEGORIES)
+        .map(|_| {
+            (0..DIMENSION)
+                .map(|_| rng.random_range(-1.0..1.0))
+                .collect()
+        })
+        .collect();
+    let items: Vec<Item> = (0..args.items)
+        .map(|i| {
+            let category = i % CATEGORIES;
+            let vector = centres[category]
+                .iter()
+                .map(|c| c + rng.random_range(-0.3..0.3))
+                .collect();
+            Item {
+                id: format!("i{i}"),
+                fields: [
+                    (
+                        "category".to_string(),
+                        FieldValue::Keyword(format!("c{category}")),
+                    ),
+                    (
+                        "rating".to_string(),
+                        FieldValue::Numeric(rng.random_range(1.0..5.0)),
+                    ),
+                    (
+                        "year".to_string(),
+                        FieldValue::Numeric(rng.random_range(1950..2025) as f64),
+                    ),
+                ]
+                .into(),
+                embeddings: [("v".to_string(), vector)].into(),
+            }
+        })
+        .collect();
+    let per_category = args.items / CATEGORIES;
+    let events = (0..args.events)
+        .map(|e| {
+            let user = rng.random_range(0..args.users);
+            let category = if rng.random_bool(0.8) {
+                user % CATEGORIES
+            } else {
+                rng.random_range(0..CATEGORIES)
+            };
+            // power law within the category: rank r with probability ~ 1/r
+            let rank =
+                ((per_category as f64).powf(rng.random::<f64>()) as usize).min(per_category - 1);
+            let item = rank * CATEGORIES + category;
+            Event {
+                event_id: format!("e{e}"),
+                event_type: "click".into(),
+                uid: format!("u{user}"),
+                item_id: format!("i{item}"),
+                timestamp: 1_700_000_000_000 + e as i64 * 1000,
+                value: 1.0,
+                context: Default::default(),
+                text: None,
+            }
+        })
+        .collect();
+    (items, events)
+}
+
+fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * q).round() as usize]
+}
+
+/// Runs the benchmark.
+pub async fn run(args: &PipelineBench) -> anyhow::Result<()> {
+    let (items, events) = generate(args);
+    let dir = tempfile::tempdir_in(".")?;
+    let stores = EmbeddedStore::open_stores(dir.path())?;
+    for chunk in items.chunks(5_000) {
+        stores.items.upsert_items(chunk)?;
+    }
+    let count = events.len() as u64;
+    for chunk in events.chunks(50_000) {
+        stores.events.append(chunk.to_vec()).wait().await?;
+    }
+    let started = Instant::now();
+    let als_config = AlsConfig {
+        iterations: 5,
+        ..AlsConfig::default()
+    };
+    let als = Arc::new(
+        AlsRecall::train(
+            events
+                .iter()
+                .map(|e| (e.uid.as_str(), e.item_id.as_str(), 1.0)),
+            &als_config,
+        )
+        .context("training ALS")?,
+    );
+    eprintln!("ALS trained in {:.1} s", started.elapsed().as_secs_f64());
+
+    let mut config = CascadeConfig::parse(SCENE)?;
+    config.storage_conf.data_dir = dir.path().to_owned();
+    config.popular_conf.window_hours = 24 * 365;
+    let app = App::with_stores(config, stores, move |registry| {
+        registry.register_recall("BenchAls", move |_| {
+            Ok(BuiltRecall {
+                source: als.clone(),
+                observer: None,
+            })
+        })
+    })?;
+    app.stream.wait_applied(count).await;
+
+    let mut rng = StdRng::seed_from_u64(args.seed + 1);
+    let engine = app.engine();
+    let mut latencies = Vec::with_capacity(args.requests);
+    let mut degraded = 0;
+    for round in 0..args.requests + 200 {
+        let request = RequestContext {
+            request_id: round.to_string(),
+            uid: format!("u{}", rng.random_range(0..args.users)),
+            scene_id: "home".into(),
+            size: 20,
+            ..RequestContext::default()
+        };
+        let began = Instant::now();
+        let outcome = engine.recommend(request).await?;
+        if round >= 200 {
+            latencies.push(began.elapsed());
+            degraded += usize::from(outcome.degraded.is_some());
+        }
+    }
+    latencies.sort();
+    println!(
+        "pipeline, {} items, {} events, 3 recall sources (popular 300, newest 100, ALS 200), 2 filters, \
+         coarse + fine linear scorers, MMR over 50: {} requests, p50 {:.2} ms, p99 {:.2} ms, degraded {}",
+        args.items,
+        args.events,
+        latencies.len(),
+        percentile(&latencies, 0.5).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+        degraded,
+    );
+    Ok(())
+}
