@@ -3,4 +3,5 @@
 mod demo;
 mod durability;
 mod import;
+mod reload;
 mod support;

@@ -182,7 +182,12 @@ fn rank_scores_and_engine_settings_are_checked() {
     let paths: Vec<&str> = found.iter().map(|i| i.split('`').nth(1).unwrap()).collect();
     assert_eq!(
         paths,
-        ["RankConf.s.RankScore", "RankConf.t.RankScore", "EngineConf.MergePolicy", "EngineConf.Quotas.ghost"],
+        [
+            "RankConf.s.RankScore",
+            "RankConf.t.RankScore",
+            "EngineConf.MergePolicy",
+            "EngineConf.Quotas.ghost"
+        ],
         "{found:?}"
     );
 }

@@ -231,7 +231,10 @@ impl Engine {
             let include_sorts = pipeline.name != MAIN_PIPELINE;
             let (engine, request) = (self.clone(), request.clone());
             runs.spawn(async move {
-                (order, run_pipeline(engine, pipeline, request, deadline, include_sorts).await)
+                (
+                    order,
+                    run_pipeline(engine, pipeline, request, deadline, include_sorts).await,
+                )
             });
         }
         let mut finished: Vec<(usize, PipelineRun)> = Vec::new();
@@ -248,7 +251,10 @@ impl Engine {
         })
         .await;
         if collected.is_err() {
-            failures.push(format!("deadline of {} ms reached", self.config.engine_conf.timeout_ms));
+            failures.push(format!(
+                "deadline of {} ms reached",
+                self.config.engine_conf.timeout_ms
+            ));
         }
         // The scene fails when its main pipeline (or every pipeline) produced nothing; a
         // failed secondary pipeline only degrades the answer.

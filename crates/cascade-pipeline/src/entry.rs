@@ -64,7 +64,12 @@ impl Entry {
 
 /// An entry for unit tests: item `id` with `fields`, `score`, from `pipeline`.
 #[cfg(test)]
-pub(crate) fn test_entry(id: &str, score: f64, pipeline: &str, fields: &[(&str, FieldValue)]) -> Entry {
+pub(crate) fn test_entry(
+    id: &str,
+    score: f64,
+    pipeline: &str,
+    fields: &[(&str, FieldValue)],
+) -> Entry {
     Entry {
         candidate: Candidate {
             item_id: id.to_string(),
@@ -75,7 +80,10 @@ pub(crate) fn test_entry(id: &str, score: f64, pipeline: &str, fields: &[(&str, 
         pipeline: Arc::from(pipeline),
         item: Some(Arc::new(Item {
             id: id.to_string(),
-            fields: fields.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+            fields: fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
             embeddings: Default::default(),
         })),
         stage_scores: None,

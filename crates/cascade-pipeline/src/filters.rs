@@ -101,7 +101,10 @@ mod tests {
     use cascade_stream::HistoryKind;
 
     fn request() -> RequestContext {
-        RequestContext { uid: "u".into(), ..RequestContext::default() }
+        RequestContext {
+            uid: "u".into(),
+            ..RequestContext::default()
+        }
     }
 
     fn ids(entries: &[Entry]) -> Vec<&str> {
@@ -123,17 +126,28 @@ mod tests {
 
     #[test]
     fn exposure_filter_drops_only_recent_impressions() {
-        let exposures = Arc::new(UserHistory::new(HistoryKind::Exposures, 10, EventTypes::default()));
+        let exposures = Arc::new(UserHistory::new(
+            HistoryKind::Exposures,
+            10,
+            EventTypes::default(),
+        ));
         exposures.observe(0, &shown("old", 0));
         exposures.observe(1, &shown("new", 10 * 3_600_000));
-        let filter = ExposureFilter { exposures, window_ms: 3_600_000 };
-        let entries = ["old", "new", "never"].map(|id| test_entry(id, 0.0, "main", &[])).to_vec();
+        let filter = ExposureFilter {
+            exposures,
+            window_ms: 3_600_000,
+        };
+        let entries = ["old", "new", "never"]
+            .map(|id| test_entry(id, 0.0, "main", &[]))
+            .to_vec();
         assert_eq!(ids(&filter.filter(&request(), entries)), ["old", "never"]);
     }
 
     #[test]
     fn item_state_needs_the_item_and_the_condition() {
-        let filter = ItemStateFilter { condition: Some(Expr::parse("year >= 2000").unwrap()) };
+        let filter = ItemStateFilter {
+            condition: Some(Expr::parse("year >= 2000").unwrap()),
+        };
         let mut gone = test_entry("gone", 0.0, "main", &[]);
         gone.item = None;
         let entries = vec![
@@ -147,9 +161,14 @@ mod tests {
 
     #[test]
     fn unique_and_adjust_count() {
-        let entries = ["a", "b", "a", "c"].map(|id| test_entry(id, 0.0, "main", &[])).to_vec();
+        let entries = ["a", "b", "a", "c"]
+            .map(|id| test_entry(id, 0.0, "main", &[]))
+            .to_vec();
         let unique = UniqueFilter.filter(&request(), entries);
         assert_eq!(ids(&unique), ["a", "b", "c"]);
-        assert_eq!(ids(&AdjustCountFilter { count: 2 }.filter(&request(), unique)), ["a", "b"]);
+        assert_eq!(
+            ids(&AdjustCountFilter { count: 2 }.filter(&request(), unique)),
+            ["a", "b"]
+        );
     }
 }

@@ -76,13 +76,21 @@ pub async fn run_pipeline(
 
     for name in &spec.filter_names {
         if !stage(&format!("filter:{name}"), &mut tracer) {
-            return Ok(PipelineRun { name: spec.name.clone(), entries, tracer });
+            return Ok(PipelineRun {
+                name: spec.name.clone(),
+                entries,
+                tracer,
+            });
         }
         entries = apply_filter(&engine, name, &request, entries, &mut tracer);
     }
     if let Some(general) = &spec.general_rank_conf {
         if !stage("general_rank", &mut tracer) {
-            return Ok(PipelineRun { name: spec.name.clone(), entries, tracer });
+            return Ok(PipelineRun {
+                name: spec.name.clone(),
+                entries,
+                tracer,
+            });
         }
         if general.rank_conf.is_set() {
             score(
@@ -113,7 +121,11 @@ pub async fn run_pipeline(
     let cold = spec.cold_start_rank_conf.as_ref().filter(|c| c.is_set());
     if rank.is_some() || cold.is_some() {
         if !stage("rank", &mut tracer) {
-            return Ok(PipelineRun { name: spec.name.clone(), entries, tracer });
+            return Ok(PipelineRun {
+                name: spec.name.clone(),
+                entries,
+                tracer,
+            });
         }
         match (rank, cold) {
             (Some(rank), _) => score(
@@ -149,7 +161,11 @@ pub async fn run_pipeline(
             entries = apply_sort(&engine, name, &request, entries, &mut tracer);
         }
     }
-    Ok(PipelineRun { name: spec.name.clone(), entries, tracer })
+    Ok(PipelineRun {
+        name: spec.name.clone(),
+        entries,
+        tracer,
+    })
 }
 
 fn cold_start_as_rank(cold: &ColdStartRankConf) -> RankConf {
@@ -369,7 +385,9 @@ impl PipelineError {
     /// The pipeline that failed.
     pub fn pipeline(&self) -> &str {
         match self {
-            PipelineError::Aborted { pipeline, .. } | PipelineError::Scorer { pipeline, .. } => pipeline,
+            PipelineError::Aborted { pipeline, .. } | PipelineError::Scorer { pipeline, .. } => {
+                pipeline
+            }
         }
     }
 }

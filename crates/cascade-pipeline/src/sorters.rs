@@ -119,12 +119,10 @@ impl MmrSort {
                 (Some(x), Some(y)) if x == y => 1.0,
                 _ => 0.0,
             },
-            Similarity::Embedding(name) => {
-                match (embedding(a, name), embedding(b, name)) {
-                    (Some(x), Some(y)) => cosine(x, y),
-                    _ => 0.0,
-                }
-            }
+            Similarity::Embedding(name) => match (embedding(a, name), embedding(b, name)) {
+                (Some(x), Some(y)) => cosine(x, y),
+                _ => 0.0,
+            },
         }
     }
 }
@@ -222,7 +220,12 @@ mod tests {
     use cascade_core::FieldValue;
 
     fn author(id: &str, score: f64, author: &str) -> Entry {
-        test_entry(id, score, "main", &[("author", FieldValue::Keyword(author.into()))])
+        test_entry(
+            id,
+            score,
+            "main",
+            &[("author", FieldValue::Keyword(author.into()))],
+        )
     }
 
     fn ids(entries: &[Entry]) -> Vec<&str> {
@@ -235,18 +238,50 @@ mod tests {
 
     #[test]
     fn diversity_rule_spreads_one_author_over_the_window() {
-        let sorter = DiversityRuleSort { field: "author".into(), window: 2, max_per_window: 1 };
-        let entries = vec![author("a1", 9.0, "a"), author("a2", 8.0, "a"), author("b1", 7.0, "b"), author("a3", 6.0, "a")];
-        assert_eq!(ids(&sorter.sort(&request(), entries)), ["a1", "b1", "a2", "a3"]);
+        let sorter = DiversityRuleSort {
+            field: "author".into(),
+            window: 2,
+            max_per_window: 1,
+        };
+        let entries = vec![
+            author("a1", 9.0, "a"),
+            author("a2", 8.0, "a"),
+            author("b1", 7.0, "b"),
+            author("a3", 6.0, "a"),
+        ];
+        assert_eq!(
+            ids(&sorter.sort(&request(), entries)),
+            ["a1", "b1", "a2", "a3"]
+        );
     }
 
     #[test]
     fn mmr_trades_relevance_for_variety() {
-        let entries = || vec![author("a1", 1.0, "a"), author("a2", 0.9, "a"), author("b1", 0.5, "b")];
-        let diverse = MmrSort { lambda: 0.5, similarity: Similarity::Field("author".into()), top_n: 10 };
-        assert_eq!(ids(&diverse.sort(&request(), entries())), ["a1", "b1", "a2"]);
-        let relevant = MmrSort { lambda: 1.0, similarity: Similarity::Field("author".into()), top_n: 10 };
-        assert_eq!(ids(&relevant.sort(&request(), entries())), ["a1", "a2", "b1"]);
+        let entries = || {
+            vec![
+                author("a1", 1.0, "a"),
+                author("a2", 0.9, "a"),
+                author("b1", 0.5, "b"),
+            ]
+        };
+        let diverse = MmrSort {
+            lambda: 0.5,
+            similarity: Similarity::Field("author".into()),
+            top_n: 10,
+        };
+        assert_eq!(
+            ids(&diverse.sort(&request(), entries())),
+            ["a1", "b1", "a2"]
+        );
+        let relevant = MmrSort {
+            lambda: 1.0,
+            similarity: Similarity::Field("author".into()),
+            top_n: 10,
+        };
+        assert_eq!(
+            ids(&relevant.sort(&request(), entries())),
+            ["a1", "a2", "b1"]
+        );
     }
 
     #[test]
@@ -255,19 +290,37 @@ mod tests {
         entries.push(test_entry("c0", 0.0, "cold", &[]));
         entries.push(test_entry("c1", 0.0, "cold", &[]));
         entries.push(test_entry("c2", 0.0, "cold", &[]));
-        let sorter = MixSort { pipeline: "cold".into(), positions: vec![3, 5] };
-        assert_eq!(ids(&sorter.sort(&request(), entries)), ["m0", "m1", "c0", "m2", "c1", "m3", "m4", "m5"]);
+        let sorter = MixSort {
+            pipeline: "cold".into(),
+            positions: vec![3, 5],
+        };
+        assert_eq!(
+            ids(&sorter.sort(&request(), entries)),
+            ["m0", "m1", "c0", "m2", "c1", "m3", "m4", "m5"]
+        );
     }
 
     #[test]
     fn boosts_and_buries_by_condition() {
         let sorter = BoostSort {
             boosts: vec![
-                Boost { condition: Expr::parse("author == 'b'").unwrap(), multiply: 3.0, add: 0.0 },
-                Boost { condition: Expr::parse("score > 8").unwrap(), multiply: 0.1, add: 0.0 },
+                Boost {
+                    condition: Expr::parse("author == 'b'").unwrap(),
+                    multiply: 3.0,
+                    add: 0.0,
+                },
+                Boost {
+                    condition: Expr::parse("score > 8").unwrap(),
+                    multiply: 0.1,
+                    add: 0.0,
+                },
             ],
         };
-        let entries = vec![author("a1", 9.0, "a"), author("a2", 2.0, "a"), author("b1", 1.0, "b")];
+        let entries = vec![
+            author("a1", 9.0, "a"),
+            author("a2", 2.0, "a"),
+            author("b1", 1.0, "b"),
+        ];
         assert_eq!(ids(&sorter.sort(&request(), entries)), ["b1", "a2", "a1"]);
     }
 }

@@ -127,8 +127,10 @@ pub fn ensure_default_scene(config: &mut CascadeConfig) {
         recall_names: vec!["default_popular".into()],
         settings: Default::default(),
     };
-    rec.scene_confs
-        .insert("default".into(), BTreeMap::from([("default".to_string(), category)]));
+    rec.scene_confs.insert(
+        "default".into(),
+        BTreeMap::from([("default".to_string(), category)]),
+    );
     rec.filter_names.insert(
         "default".into(),
         vec!["default_interacted".into(), "default_in_catalogue".into()],

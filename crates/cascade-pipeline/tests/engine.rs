@@ -29,7 +29,11 @@ impl RecallSource for Slow {
         self.items
             .iter()
             .take(limit)
-            .map(|id| Candidate { item_id: id.to_string(), score: 1.0, retrieve_id: "slow".into() })
+            .map(|id| Candidate {
+                item_id: id.to_string(),
+                score: 1.0,
+                retrieve_id: "slow".into(),
+            })
             .collect()
     }
 }
@@ -40,11 +44,21 @@ struct Flaky {
 }
 
 impl Scorer for Flaky {
-    fn score(&self, _: &RequestContext, inputs: &[ScoringInput<'_>]) -> Result<Vec<f64>, ScoreError> {
+    fn score(
+        &self,
+        _: &RequestContext,
+        inputs: &[ScoringInput<'_>],
+    ) -> Result<Vec<f64>, ScoreError> {
         if self.failing.load(Ordering::SeqCst) {
-            return Err(ScoreError { scorer: "flaky".into(), reason: "model server down".into() });
+            return Err(ScoreError {
+                scorer: "flaky".into(),
+                reason: "model server down".into(),
+            });
         }
-        Ok(inputs.iter().map(|i| cascade_rank::scorer::feature(i, "rating")).collect())
+        Ok(inputs
+            .iter()
+            .map(|i| cascade_rank::scorer::feature(i, "rating"))
+            .collect())
     }
 }
 
@@ -71,7 +85,10 @@ impl World {
                 id: id.to_string(),
                 fields: [
                     ("rating".to_string(), FieldValue::Numeric(i as f64)),
-                    ("author".to_string(), FieldValue::Keyword(if i % 2 == 0 { "x" } else { "y" }.into())),
+                    (
+                        "author".to_string(),
+                        FieldValue::Keyword(if i % 2 == 0 { "x" } else { "y" }.into()),
+                    ),
                     ("year".to_string(), FieldValue::Numeric(2000.0 + i as f64)),
                 ]
                 .into(),
@@ -81,10 +98,17 @@ impl World {
         store.upsert_items(&items).unwrap();
         let types = EventTypes::default();
         let popular = Arc::new(PopularIndex::new(
-            &cascade_core::config::PopularConf { window_hours: 24, refresh_millis: 0 },
+            &cascade_core::config::PopularConf {
+                window_hours: 24,
+                refresh_millis: 0,
+            },
             types.clone(),
         ));
-        let interactions = Arc::new(UserHistory::new(HistoryKind::Interactions, 100, types.clone()));
+        let interactions = Arc::new(UserHistory::new(
+            HistoryKind::Interactions,
+            100,
+            types.clone(),
+        ));
         let exposures = Arc::new(UserHistory::new(HistoryKind::Exposures, 100, types));
         let mut seq = 0;
         for (rank, id) in ids.iter().enumerate() {
@@ -96,7 +120,11 @@ impl World {
             }
         }
         let fallback = Recommender::new(popular.clone(), interactions.clone(), store.clone());
-        let shared = Arc::new(Shared::new(&CascadeConfig::default(), store.clone(), fallback));
+        let shared = Arc::new(Shared::new(
+            &CascadeConfig::default(),
+            store.clone(),
+            fallback,
+        ));
         let mut registry = Registry::with_builtins(Deps {
             popular: popular.clone(),
             interactions: interactions.clone(),
@@ -104,16 +132,35 @@ impl World {
             items: store,
         });
         registry.register_recall("SlowRecall", |conf| {
-            let millis: u64 = conf.settings.get("SleepMs").and_then(|v| v.as_u64()).unwrap_or(0);
+            let millis: u64 = conf
+                .settings
+                .get("SleepMs")
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0);
             Ok(BuiltRecall {
-                source: Arc::new(Slow { delay: Duration::from_millis(millis), items: vec!["g", "h"] }),
+                source: Arc::new(Slow {
+                    delay: Duration::from_millis(millis),
+                    items: vec!["g", "h"],
+                }),
                 observer: None,
             })
         });
         let failing = Arc::new(AtomicBool::new(false));
         let flag = failing.clone();
-        registry.register_algo("flaky", move |_| Ok(Arc::new(Flaky { failing: flag.clone() })));
-        World { popular, interactions, exposures, registry, shared, failing, _dir: dir }
+        registry.register_algo("flaky", move |_| {
+            Ok(Arc::new(Flaky {
+                failing: flag.clone(),
+            }))
+        });
+        World {
+            popular,
+            interactions,
+            exposures,
+            registry,
+            shared,
+            failing,
+            _dir: dir,
+        }
     }
 
     fn engine(&self, config: &str) -> Arc<Engine> {
@@ -177,8 +224,13 @@ const CASCADE: &str = r#"{
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pai_rec_example_config_runs() {
     let world = World::new();
-    let engine = world.engine(include_str!("../../cascade-core/tests/fixtures/pairec_pipeline_example.json"));
-    let outcome = engine.recommend(request("u", "video_feed", 5)).await.unwrap();
+    let engine = world.engine(include_str!(
+        "../../cascade-core/tests/fixtures/pairec_pipeline_example.json"
+    ));
+    let outcome = engine
+        .recommend(request("u", "video_feed", 5))
+        .await
+        .unwrap();
     assert!(outcome.items.is_empty(), "the example recalls from nothing");
     assert!(outcome.degraded.is_none());
 }
@@ -186,13 +238,20 @@ async fn the_pai_rec_example_config_runs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scene_runs_its_cascade_and_a_slow_source_is_cut_off_within_the_deadline() {
     let world = World::new();
-    world.interactions.observe(100, &click("u", "a", "click", 1000));
-    world.exposures.observe(101, &click("u", "c", "impression", 1000));
+    world
+        .interactions
+        .observe(100, &click("u", "a", "click", 1000));
+    world
+        .exposures
+        .observe(101, &click("u", "c", "impression", 1000));
     let engine = world.engine(CASCADE);
     let started = Instant::now();
     let outcome = engine.recommend(request("u", "home", 4)).await.unwrap();
     let elapsed = started.elapsed();
-    assert!(elapsed < Duration::from_millis(200), "took {elapsed:?}; the slow source sleeps 300 ms");
+    assert!(
+        elapsed < Duration::from_millis(200),
+        "took {elapsed:?}; the slow source sleeps 300 ms"
+    );
     // hot recalls a..f; a seen, c shown, b filtered by rating >= 2 → d, e, f ranked by
     // ctr*10 + popularity (rating dominates: f, e, d); the cold pipeline's newest unseen
     // item (h) is mixed in at position 2.
@@ -200,9 +259,22 @@ async fn a_scene_runs_its_cascade_and_a_slow_source_is_cut_off_within_the_deadli
     assert!(outcome.degraded.is_none());
 
     let trace = outcome.trace.unwrap();
-    let slow = trace.stages.iter().find(|s| s.stage == "recall:slow").unwrap();
-    assert!(slow.note.as_deref().unwrap().contains("timed out"), "{slow:?}");
-    let dropped = |id: &str| trace.candidates.iter().find(|c| c.item_id == id).and_then(|c| c.dropped_by.clone());
+    let slow = trace
+        .stages
+        .iter()
+        .find(|s| s.stage == "recall:slow")
+        .unwrap();
+    assert!(
+        slow.note.as_deref().unwrap().contains("timed out"),
+        "{slow:?}"
+    );
+    let dropped = |id: &str| {
+        trace
+            .candidates
+            .iter()
+            .find(|c| c.item_id == id)
+            .and_then(|c| c.dropped_by.clone())
+    };
     assert_eq!(dropped("a").as_deref(), Some("filter:seen"));
     assert_eq!(dropped("c").as_deref(), Some("filter:shown"));
     assert_eq!(dropped("b").as_deref(), Some("filter:state"));
@@ -221,10 +293,23 @@ async fn a_failing_scorer_falls_back_to_the_cached_then_the_popular_response() {
     world.failing.store(true, Ordering::SeqCst);
     let cached = engine.recommend(request("u", "home", 3)).await.unwrap();
     assert_eq!(ids(&cached), ids(&good), "the user's last good response");
-    assert!(cached.degraded.as_deref().unwrap().contains("last good response"));
+    assert!(
+        cached
+            .degraded
+            .as_deref()
+            .unwrap()
+            .contains("last good response")
+    );
 
-    let fresh = engine.recommend(request("new-user", "home", 3)).await.unwrap();
-    assert_eq!(ids(&fresh), ["a", "b", "c"], "popular items for a user with no cached response");
+    let fresh = engine
+        .recommend(request("new-user", "home", 3))
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&fresh),
+        ["a", "b", "c"],
+        "popular items for a user with no cached response"
+    );
     assert!(fresh.degraded.as_deref().unwrap().contains("popular"));
 }
 
@@ -239,7 +324,10 @@ async fn an_experiment_changes_the_recall_list_of_its_users_only() {
     );
     let engine = world.engine(&with_experiment);
     for u in 0..40 {
-        let outcome = engine.recommend(request(&format!("user{u}"), "home", 3)).await.unwrap();
+        let outcome = engine
+            .recommend(request(&format!("user{u}"), "home", 3))
+            .await
+            .unwrap();
         let trace = outcome.trace.unwrap();
         let main_recalls: Vec<&str> = trace
             .stages
@@ -260,7 +348,14 @@ async fn an_experiment_changes_the_recall_list_of_its_users_only() {
 async fn an_unknown_scene_is_refused_by_name() {
     let world = World::new();
     let engine = world.engine(CASCADE);
-    let error = engine.recommend(request("u", "nowhere", 3)).await.unwrap_err().to_string();
-    assert!(error.contains("nowhere") && error.contains("home"), "{error}");
+    let error = engine
+        .recommend(request("u", "nowhere", 3))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("nowhere") && error.contains("home"),
+        "{error}"
+    );
     let _ = &world.popular;
 }

@@ -200,6 +200,18 @@ fn bad_vectors_are_refused() {
     ));
     assert!(index.is_empty());
     assert!(index.search(&[1.0; DIM], 5, 16).unwrap().is_empty());
+
+    index.upsert("a", &[1.0; DIM]).unwrap();
+    let bad_batch: [(&str, &[f32]); 2] = [("a", &[-1.0; DIM]), ("b", &[1.0; 3])];
+    assert!(index.insert_batch(&bad_batch).is_err());
+    assert_eq!((index.len(), index.contains("b")), (1, false));
+    let hits = index.search(&[1.0; DIM], 5, 16).unwrap();
+    assert_eq!((hits.len(), hits[0].item_id.as_str()), (1, "a"));
+    assert!(
+        hits[0].score > 0.99,
+        "the batch must not have replaced a: {}",
+        hits[0].score
+    );
 }
 
 #[test]
@@ -212,4 +224,28 @@ fn build_skips_items_without_the_embedding() {
     let index = AnnIndex::build(AnnConfig::new(EMBEDDING, DIM, AnnMetric::Cosine), &items).unwrap();
     assert_eq!(index.len(), 2);
     assert_eq!(index.search(&[0.5; DIM], 1, 16).unwrap()[0].item_id, "a");
+}
+
+#[test]
+fn a_selective_filter_still_finds_the_closest_allowed_items() {
+    let (index, _) = index(5000, AnnMetric::Cosine);
+    let allow = |id: &str| id[1..].parse::<usize>().unwrap() % 50 == 0;
+    let queries = clustered(50, 5);
+    let total: f64 = queries
+        .iter()
+        .map(|q| {
+            let truth: Vec<_> = index
+                .exact_search(q, index.len())
+                .unwrap()
+                .into_iter()
+                .filter(|h| allow(&h.item_id))
+                .take(10)
+                .collect();
+            let hits = index.search_filtered(q, 10, 64, allow).unwrap();
+            assert_eq!(hits.len(), 10);
+            recall(&hits, &truth)
+        })
+        .sum();
+    let mean = total / queries.len() as f64;
+    assert!(mean >= 0.9, "filtered recall@10 {mean}");
 }

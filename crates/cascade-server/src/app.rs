@@ -41,14 +41,22 @@ impl App {
         let types = config.event_conf.clone();
         let popular = Arc::new(PopularIndex::new(&config.popular_conf, types.clone()));
         let history = |kind| {
-            Arc::new(UserHistory::new(kind, config.history_conf.max_items_per_user, types.clone()))
+            Arc::new(UserHistory::new(
+                kind,
+                config.history_conf.max_items_per_user,
+                types.clone(),
+            ))
         };
-        let (interactions, exposures) = (history(HistoryKind::Interactions), history(HistoryKind::Exposures));
+        let (interactions, exposures) = (
+            history(HistoryKind::Interactions),
+            history(HistoryKind::Exposures),
+        );
         let startup_events = *stores.events.durable_len().borrow();
         let observers: Vec<Arc<dyn EventObserver>> =
             vec![popular.clone(), interactions.clone(), exposures.clone()];
         let stream = StreamRuntime::start(stores.events.clone(), observers);
-        let fallback = Recommender::new(popular.clone(), interactions.clone(), stores.items.clone());
+        let fallback =
+            Recommender::new(popular.clone(), interactions.clone(), stores.items.clone());
         let shared = Arc::new(Shared::new(&config, stores.items.clone(), fallback));
         let mut registry = Registry::with_builtins(Deps {
             popular,
@@ -103,9 +111,14 @@ impl App {
     }
 }
 
-fn build_engine(mut config: CascadeConfig, registry: &Registry, shared: &Arc<Shared>) -> Result<Engine, AppError> {
+fn build_engine(
+    mut config: CascadeConfig,
+    registry: &Registry,
+    shared: &Arc<Shared>,
+) -> Result<Engine, AppError> {
     ensure_default_scene(&mut config);
-    Engine::build(config, registry, shared.clone()).map_err(|issues| AppError::Config(ConfigError::Rejected(issues)))
+    Engine::build(config, registry, shared.clone())
+        .map_err(|issues| AppError::Config(ConfigError::Rejected(issues)))
 }
 
 /// Why the application could not start or reload.

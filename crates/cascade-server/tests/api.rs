@@ -509,26 +509,61 @@ async fn a_config_reload_takes_effect_and_a_broken_one_is_refused() {
     server.put_item("a").await;
     server.events(json!([click("e1", "x", "a", 1)])).await;
     server.app.stream.wait_applied(1).await;
-    let (status, _) = server.post("/api/recommend", r#"{"uid": "u", "scene_id": "books"}"#).await;
+    let (status, _) = server
+        .post("/api/recommend", r#"{"uid": "u", "scene_id": "books"}"#)
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "no such scene yet");
 
-    let (status, body) = server.send(Method::PUT, "/api/admin/config", "application/json", RELOADED.into()).await;
+    let (status, body) = server
+        .send(
+            Method::PUT,
+            "/api/admin/config",
+            "application/json",
+            RELOADED.into(),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = server.post("/api/recommend", r#"{"uid": "u", "scene_id": "books"}"#).await;
+    let (status, body) = server
+        .post("/api/recommend", r#"{"uid": "u", "scene_id": "books"}"#)
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["items"][0]["item_id"], "a");
 
     let broken = RELOADED.replace(r#""RecallNames": ["hot"]"#, r#""RecallNames": ["cold"]"#);
-    let (status, body) = server.send(Method::PUT, "/api/admin/config", "application/json", broken.into_bytes()).await;
+    let (status, body) = server
+        .send(
+            Method::PUT,
+            "/api/admin/config",
+            "application/json",
+            broken.into_bytes(),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(body["details"][0]["field"], "SceneConfs.books.default.RecallNames[0]");
-    let (status, _) = server.post("/api/recommend", r#"{"uid": "u", "scene_id": "books"}"#).await;
+    assert_eq!(
+        body["details"][0]["field"],
+        "SceneConfs.books.default.RecallNames[0]"
+    );
+    let (status, _) = server
+        .post("/api/recommend", r#"{"uid": "u", "scene_id": "books"}"#)
+        .await;
     assert_eq!(status, StatusCode::OK, "the running config keeps serving");
-    let (_, config) = server.send(Method::GET, "/api/admin/config", "", vec![]).await;
-    assert_eq!(config["SceneConfs"]["books"]["default"]["RecallNames"], json!(["hot"]));
+    let (_, config) = server
+        .send(Method::GET, "/api/admin/config", "", vec![])
+        .await;
+    assert_eq!(
+        config["SceneConfs"]["books"]["default"]["RecallNames"],
+        json!(["hot"])
+    );
 
     let unknown_type = RELOADED.replace("UserGlobalHotRecall", "MagicRecall");
-    let (status, body) = server.send(Method::PUT, "/api/admin/config", "application/json", unknown_type.into_bytes()).await;
+    let (status, body) = server
+        .send(
+            Method::PUT,
+            "/api/admin/config",
+            "application/json",
+            unknown_type.into_bytes(),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["details"][0]["field"], "RecallConfs[0].RecallType");
 }
@@ -548,12 +583,26 @@ async fn reloads_do_not_drop_requests_in_flight() {
         })
     };
     for round in 0..20 {
-        let config = if round % 2 == 0 { "{}" } else { "{\"PopularConf\": {}}" };
-        let (status, _) = server.send(Method::PUT, "/api/admin/config", "application/json", config.into()).await;
+        let config = if round % 2 == 0 {
+            "{}"
+        } else {
+            "{\"PopularConf\": {}}"
+        };
+        let (status, _) = server
+            .send(
+                Method::PUT,
+                "/api/admin/config",
+                "application/json",
+                config.into(),
+            )
+            .await;
         assert_eq!(status, StatusCode::OK);
     }
     let statuses = requests.await.unwrap();
-    assert!(statuses.iter().all(|s| *s == StatusCode::OK), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
 }
 
 #[tokio::test]
@@ -562,12 +611,22 @@ async fn debug_requests_carry_a_trace() {
     server.put_item("a").await;
     server.events(json!([click("e1", "x", "a", 1)])).await;
     server.app.stream.wait_applied(1).await;
-    let (status, body) = server.post("/api/recommend", r#"{"uid": "u", "debug": true}"#).await;
+    let (status, body) = server
+        .post("/api/recommend", r#"{"uid": "u", "debug": true}"#)
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let stages: Vec<&str> = body["trace"]["stages"].as_array().unwrap().iter().map(|s| s["stage"].as_str().unwrap()).collect();
+    let stages: Vec<&str> = body["trace"]["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stage"].as_str().unwrap())
+        .collect();
     assert!(stages.contains(&"recall:default_popular"), "{stages:?}");
     assert!(stages.contains(&"filter:default_interacted"), "{stages:?}");
-    assert_eq!(body["trace"]["candidates"][0]["sources"], json!(["default_popular"]));
+    assert_eq!(
+        body["trace"]["candidates"][0]["sources"],
+        json!(["default_popular"])
+    );
     let (_, plain) = server.post("/api/recommend", r#"{"uid": "u"}"#).await;
     assert!(plain.get("trace").is_none());
 }
@@ -588,7 +647,9 @@ async fn responses_are_logged_as_impressions_with_their_experiment() {
     server.put_item("a").await;
     server.events(json!([click("e1", "x", "a", 1)])).await;
     server.app.stream.wait_applied(1).await;
-    let (status, body) = server.post("/api/recommend", r#"{"uid": "u", "scene_id": "home"}"#).await;
+    let (status, body) = server
+        .post("/api/recommend", r#"{"uid": "u", "scene_id": "home"}"#)
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["experiment_id"], "everyone");
     let request_id = body["request_id"].as_str().unwrap().to_string();
@@ -598,7 +659,10 @@ async fn responses_are_logged_as_impressions_with_their_experiment() {
     let impression = &logged[0].event;
     assert_eq!(impression.event_type, "impression");
     assert_eq!(impression.event_id, format!("{request_id}:0"));
-    assert_eq!(impression.context.experiment_id.as_deref(), Some("everyone"));
+    assert_eq!(
+        impression.context.experiment_id.as_deref(),
+        Some("everyone")
+    );
     assert_eq!(impression.context.position, Some(0));
     assert_eq!(impression.context.scene.as_deref(), Some("home"));
 }

@@ -7,9 +7,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::CascadeConfig;
-use crate::expr::Expr;
 use super::experiment::{param_target, parse_buckets};
 use super::rec::{ColdStartRankConf, GeneralRankConf, RankConf};
+use crate::expr::Expr;
 
 /// The event type of logged impressions.
 pub const IMPRESSION: &str = "impression";
@@ -191,7 +191,10 @@ impl<'a> Checker<'a> {
         if !["score", "interleave", "quota"].contains(&conf.merge_policy.as_str()) {
             self.issue(
                 "EngineConf.MergePolicy",
-                format!("`{}` is not one of score, interleave, quota", conf.merge_policy),
+                format!(
+                    "`{}` is not one of score, interleave, quota",
+                    conf.merge_policy
+                ),
             );
         }
         let pipelines: BTreeSet<&str> = config
@@ -209,7 +212,10 @@ impl<'a> Checker<'a> {
                     "no pipeline has this name (the scene-level one is `main`)",
                 );
             } else if !(0.0..=1.0).contains(share) {
-                self.issue(format!("EngineConf.Quotas.{name}"), "a share lies in [0, 1]");
+                self.issue(
+                    format!("EngineConf.Quotas.{name}"),
+                    "a share lies in [0, 1]",
+                );
             }
         }
     }

@@ -30,12 +30,16 @@ pub async fn put_config(
     let reloader = app.clone();
     tokio::task::spawn_blocking(move || reloader.reload(config))
         .await
-        .map_err(|e| ApiError::status(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| {
+            ApiError::status(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+        })?
         .map_err(|error| match error {
             AppError::Config(error) => refused(error),
             AppError::Store(error) => ApiError::from(error),
         })?;
-    Ok(Json(serde_json::json!({"code": 200, "msg": "config reloaded"})))
+    Ok(Json(
+        serde_json::json!({"code": 200, "msg": "config reloaded"}),
+    ))
 }
 
 /// A refused config as a 400 whose details name each key path.
@@ -45,7 +49,9 @@ pub fn refused(error: ConfigError) -> ApiError {
             .iter()
             .map(|issue| FieldError::new(issue.path.clone(), issue.reason.clone()))
             .collect(),
-        ConfigError::Invalid { path, reason } => vec![FieldError::new(path.clone(), reason.clone())],
+        ConfigError::Invalid { path, reason } => {
+            vec![FieldError::new(path.clone(), reason.clone())]
+        }
         ConfigError::Read { .. } => Vec::new(),
     };
     ApiError::invalid("config refused; the running config stays", details)

@@ -7,9 +7,9 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use cascade_core::validate::Id;
 use cascade_core::config::references::IMPRESSION;
 use cascade_core::time::now_ms;
+use cascade_core::validate::Id;
 use cascade_core::{Event, EventContext, FieldError, RequestContext};
 use cascade_pipeline::Outcome;
 use serde::Deserialize;
@@ -86,9 +86,13 @@ pub async fn recommend(
     let (uid, scene) = (request.uid.clone(), request.scene_id.clone());
     let started = std::time::Instant::now();
     let outcome = app.engine().recommend(request).await.map_err(|error| {
-        ApiError::invalid("invalid recommend request", vec![FieldError::new("scene_id", error.to_string())])
+        ApiError::invalid(
+            "invalid recommend request",
+            vec![FieldError::new("scene_id", error.to_string())],
+        )
     })?;
-    metrics::histogram!("cascade_recommend_duration_seconds").record(started.elapsed().as_secs_f64());
+    metrics::histogram!("cascade_recommend_duration_seconds")
+        .record(started.elapsed().as_secs_f64());
     if app.config().engine_conf.log_impressions && !outcome.items.is_empty() {
         log_impressions(&app, &request_id, &uid, &scene, &outcome);
     }
@@ -129,7 +133,8 @@ fn log_impressions(app: &App, request_id: &str, uid: &str, scene: &str, outcome:
                 scene: Some(scene.to_string()),
                 request_id: Some(request_id.to_string()),
                 position: Some(position as u32),
-                experiment_id: (!outcome.experiment_id.is_empty()).then(|| outcome.experiment_id.clone()),
+                experiment_id: (!outcome.experiment_id.is_empty())
+                    .then(|| outcome.experiment_id.clone()),
                 ..EventContext::default()
             },
             text: None,
