@@ -48,7 +48,15 @@ fn editing_the_config_file_reloads_it_and_a_broken_edit_is_refused() {
     std::fs::write(&file, WITH_BOOKS).unwrap();
     wait_for("the new scene", || status(&server.base, "books") == 200);
 
-    std::fs::write(&file, WITH_BOOKS.replace("UserGlobalHotRecall", "NoSuchRecall")).unwrap();
+    std::fs::write(
+        &file,
+        WITH_BOOKS.replace("UserGlobalHotRecall", "NoSuchRecall"),
+    )
+    .unwrap();
     std::thread::sleep(Duration::from_millis(2500));
-    assert_eq!(status(&server.base, "books"), 200, "the running config keeps serving");
+    assert_eq!(
+        status(&server.base, "books"),
+        200,
+        "the running config keeps serving"
+    );
 }

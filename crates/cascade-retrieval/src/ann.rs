@@ -41,8 +41,7 @@ pub enum AnnMetric {
 pub enum AnnPrecision {
     /// 32-bit floats: exact scores.
     F32,
-    /// 16-bit floats: half the memory and faster searches on large indexes; scores are off by
-    /// about 1e-3.
+    /// 16-bit floats: half the memory and faster builds; scores are off by about 1e-3.
     F16,
 }
 

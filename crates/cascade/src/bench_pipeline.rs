@@ -197,6 +197,7 @@ pub async fn run(args: &PipelineBench) -> anyhow::Result<()> {
         }
     }
     latencies.sort();
+    let stages = stage_medians(&engine, args, &mut rng).await?;
     println!(
         "pipeline, {} items, {} events, 3 recall sources (popular 300, newest 100, ALS 200), 2 filters, \
          coarse + fine linear scorers, MMR over 50: {} requests, p50 {:.2} ms, p99 {:.2} ms, degraded {}",
@@ -207,5 +208,40 @@ pub async fn run(args: &PipelineBench) -> anyhow::Result<()> {
         percentile(&latencies, 0.99).as_secs_f64() * 1e3,
         degraded,
     );
+    println!("median per stage over 500 traced requests (tracing adds its own cost): {stages}");
     Ok(())
+}
+
+/// The median time of each stage over traced requests, as `stage µs` pairs in stage order.
+async fn stage_medians(
+    engine: &Arc<cascade_pipeline::Engine>,
+    args: &PipelineBench,
+    rng: &mut StdRng,
+) -> anyhow::Result<String> {
+    let mut by_stage: Vec<(String, Vec<u64>)> = Vec::new();
+    for round in 0..500 {
+        let request = RequestContext {
+            request_id: format!("traced-{round}"),
+            uid: format!("u{}", rng.random_range(0..args.users)),
+            scene_id: "home".into(),
+            size: 20,
+            debug: true,
+            ..RequestContext::default()
+        };
+        let outcome = engine.recommend(request).await?;
+        for stage in outcome.trace.map(|t| t.stages).unwrap_or_default() {
+            match by_stage.iter_mut().find(|(name, _)| *name == stage.stage) {
+                Some((_, times)) => times.push(stage.micros),
+                None => by_stage.push((stage.stage, vec![stage.micros])),
+            }
+        }
+    }
+    Ok(by_stage
+        .into_iter()
+        .map(|(name, mut times)| {
+            times.sort_unstable();
+            format!("{name} {} µs", times[times.len() / 2])
+        })
+        .collect::<Vec<_>>()
+        .join(", "))
 }

@@ -388,10 +388,12 @@ mod tests {
             event("to_read", "v", "c"),
         ];
         let loaded = (crate::demo::goodbooks_config().unwrap(), events);
-        let all = dataset(&loaded, &args(&[]));
+        let all = dataset(&loaded, &args(&["--event-types", "all"]));
         assert_eq!((all.interactions.len(), all.items.len()), (2, 2));
-        let ratings = dataset(&loaded, &args(&["--event-types", "rating,like"]));
+        let ratings = dataset(&loaded, &args(&[]));
         assert_eq!((ratings.interactions.len(), ratings.users.len()), (1, 1));
+        let listed = dataset(&loaded, &args(&["--event-types", "rating,to_read"]));
+        assert_eq!(listed.interactions.len(), 2);
     }
 
     #[test]
