@@ -35,6 +35,28 @@ fn one() -> f64 {
     1.0
 }
 
+impl Event {
+    /// An event with value 1.0, no context and no text.
+    pub fn new(
+        event_id: &str,
+        event_type: &str,
+        uid: &str,
+        item_id: &str,
+        timestamp: TimestampMs,
+    ) -> Self {
+        Self {
+            event_id: event_id.to_string(),
+            event_type: event_type.to_string(),
+            uid: uid.to_string(),
+            item_id: item_id.to_string(),
+            timestamp,
+            value: 1.0,
+            context: EventContext::default(),
+            text: None,
+        }
+    }
+}
+
 /// The circumstances of an event.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -112,16 +112,13 @@ mod tests {
     }
 
     fn shown(item: &str, timestamp: i64) -> Event {
-        Event {
-            event_id: format!("{item}{timestamp}"),
-            event_type: "impression".into(),
-            uid: "u".into(),
-            item_id: item.into(),
+        Event::new(
+            &format!("{item}{timestamp}"),
+            "impression",
+            "u",
+            item,
             timestamp,
-            value: 1.0,
-            context: Default::default(),
-            text: None,
-        }
+        )
     }
 
     #[test]

@@ -21,14 +21,6 @@ use crate::trace::Tracer;
 /// Why a pipeline produced nothing usable.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PipelineError {
-    /// A pipeline task panicked or was cancelled.
-    #[error("pipeline `{pipeline}` did not finish: {reason}")]
-    Aborted {
-        /// The pipeline.
-        pipeline: String,
-        /// What happened.
-        reason: String,
-    },
     /// A model failed or its circuit is open.
     #[error("pipeline `{pipeline}`: {error}")]
     Scorer {
@@ -379,15 +371,4 @@ fn score(
         None,
     );
     Ok(())
-}
-
-impl PipelineError {
-    /// The pipeline that failed.
-    pub fn pipeline(&self) -> &str {
-        match self {
-            PipelineError::Aborted { pipeline, .. } | PipelineError::Scorer { pipeline, .. } => {
-                pipeline
-            }
-        }
-    }
 }

@@ -170,16 +170,13 @@ impl World {
 }
 
 fn click(uid: &str, item: &str, kind: &str, timestamp: i64) -> Event {
-    Event {
-        event_id: format!("{uid}-{item}-{kind}-{timestamp}"),
-        event_type: kind.into(),
-        uid: uid.into(),
-        item_id: item.into(),
+    Event::new(
+        &format!("{uid}-{item}-{kind}-{timestamp}"),
+        kind,
+        uid,
+        item,
         timestamp,
-        value: 1.0,
-        context: Default::default(),
-        text: None,
-    }
+    )
 }
 
 fn request(uid: &str, scene: &str, size: usize) -> RequestContext {

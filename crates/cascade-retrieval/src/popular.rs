@@ -157,16 +157,7 @@ mod tests {
     use super::*;
 
     fn click(item: &str, hour: i64) -> Event {
-        Event {
-            event_id: String::new(),
-            event_type: "click".into(),
-            uid: "u".into(),
-            item_id: item.into(),
-            timestamp: hour * BUCKET_MS,
-            value: 1.0,
-            context: Default::default(),
-            text: None,
-        }
+        Event::new("", "click", "u", item, hour * BUCKET_MS)
     }
 
     fn index(window_hours: u64) -> PopularIndex {

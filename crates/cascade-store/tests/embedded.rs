@@ -4,16 +4,7 @@ use cascade_core::{Event, FieldValue, Item, User};
 use cascade_store::{EmbeddedStore, EventLog, ItemStore, StoreError, UserStore};
 
 fn event(id: &str, uid: &str, item: &str, timestamp: i64) -> Event {
-    Event {
-        event_id: id.into(),
-        event_type: "click".into(),
-        uid: uid.into(),
-        item_id: item.into(),
-        timestamp,
-        value: 1.0,
-        context: Default::default(),
-        text: None,
-    }
+    Event::new(id, "click", uid, item, timestamp)
 }
 
 #[test]

@@ -118,16 +118,7 @@ mod tests {
     use super::*;
 
     fn event(uid: &str, item: &str, kind: &str, timestamp: TimestampMs) -> Event {
-        Event {
-            event_id: format!("{uid}-{item}-{kind}"),
-            event_type: kind.into(),
-            uid: uid.into(),
-            item_id: item.into(),
-            timestamp,
-            value: 1.0,
-            context: Default::default(),
-            text: None,
-        }
+        Event::new(&format!("{uid}-{item}-{kind}"), kind, uid, item, timestamp)
     }
 
     #[test]

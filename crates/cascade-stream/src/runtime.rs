@@ -117,16 +117,7 @@ mod tests {
     }
 
     fn event(id: &str) -> Event {
-        Event {
-            event_id: id.into(),
-            event_type: "click".into(),
-            uid: "u".into(),
-            item_id: "i".into(),
-            timestamp: 0,
-            value: 1.0,
-            context: Default::default(),
-            text: None,
-        }
+        Event::new(id, "click", "u", "i", 0)
     }
 
     #[tokio::test]
