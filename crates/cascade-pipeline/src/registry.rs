@@ -10,7 +10,8 @@ use cascade_core::config::{CascadeConfig, ConfigIssue};
 use cascade_core::expr::Expr;
 use cascade_core::{Candidate, ItemObserver};
 use cascade_rank::scorer::{Scorer, build_scorer};
-use cascade_retrieval::{NewestItems, PopularIndex, RecallSource};
+use cascade_retrieval::vector::RecentItems;
+use cascade_retrieval::{ItemVectors, NewestItems, PopularIndex, RecallSource, VectorRecall};
 use cascade_store::ItemStore;
 use cascade_stream::UserHistory;
 use moka::sync::Cache;
@@ -56,6 +57,8 @@ pub struct Deps {
     pub exposures: Arc<UserHistory>,
     /// The catalogue.
     pub items: Arc<dyn ItemStore>,
+    /// ANN indexes by embedding name (those declared in `ItemSchema.Embeddings`).
+    pub vectors: HashMap<String, Arc<ItemVectors>>,
 }
 
 /// A recall source as a pipeline runs it.
@@ -155,6 +158,35 @@ impl Registry {
             Ok(BuiltRecall {
                 source: newest.clone(),
                 observer: Some(newest),
+            })
+        });
+
+        let (vectors, items, interactions) = (
+            deps.vectors.clone(),
+            deps.items.clone(),
+            deps.interactions.clone(),
+        );
+        registry.register_recall("VectorRecall", move |conf| {
+            let embedding: String = required(&conf.settings, "Embedding")?;
+            let index = vectors.get(&embedding).cloned().ok_or_else(|| {
+                (
+                    "Embedding".to_string(),
+                    format!("`{embedding}` is not declared in ItemSchema.Embeddings"),
+                )
+            })?;
+            let history = interactions.clone();
+            let recent: RecentItems = Arc::new(move |uid, n| history.recent(uid, n));
+            let source = VectorRecall::new(
+                &conf.name,
+                index,
+                items.clone(),
+                recent,
+                setting(&conf.settings, "HistoryItems")?.unwrap_or(20),
+                setting(&conf.settings, "Ef")?.unwrap_or(64),
+            );
+            Ok(BuiltRecall {
+                source: Arc::new(source),
+                observer: None,
             })
         });
 

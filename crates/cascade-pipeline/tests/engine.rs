@@ -130,6 +130,7 @@ impl World {
             interactions: interactions.clone(),
             exposures: exposures.clone(),
             items: store,
+            vectors: Default::default(),
         });
         registry.register_recall("SlowRecall", |conf| {
             let millis: u64 = conf

@@ -5,12 +5,20 @@
 
 pub mod als;
 pub mod ann;
+pub mod itemcf;
 pub mod newest;
 pub mod popular;
 pub mod source;
+pub mod text;
+pub mod trending;
+pub mod vector;
 
 pub use als::{AlsConfig, AlsModel, AlsRecall};
 pub use ann::{AnnConfig, AnnError, AnnHit, AnnIndex, AnnMetric, AnnPrecision};
+pub use itemcf::{ItemCfConfig, ItemCfIndex, ItemCfRecall, Similarity};
 pub use newest::NewestItems;
 pub use popular::PopularIndex;
 pub use source::RecallSource;
+pub use text::{TextError, TextField, TextHit, TextIndex, TextTokenizer};
+pub use trending::{TrendingConfig, TrendingIndex};
+pub use vector::{ItemVectors, VectorRecall};

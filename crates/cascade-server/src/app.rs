@@ -1,13 +1,14 @@
 //! The application: configuration, stores, derived state and the recommendation engine,
 //! wired together; configuration reloads swap the engine without dropping requests.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use cascade_core::config::{CascadeConfig, ConfigError};
-use cascade_core::{EventObserver, Item};
+use cascade_core::{EventObserver, Item, ItemObserver};
 use cascade_pipeline::spec::ensure_default_scene;
 use cascade_pipeline::{Deps, Engine, Recommender, Registry, Shared};
-use cascade_retrieval::PopularIndex;
+use cascade_retrieval::{ItemVectors, PopularIndex};
 use cascade_store::{EmbeddedStore, StoreError, Stores};
 use cascade_stream::{HistoryKind, StreamRuntime, UserHistory};
 use parking_lot::RwLock;
@@ -20,6 +21,8 @@ pub struct App {
     pub stream: StreamRuntime,
     /// How many events the log held at start-up; the server is ready once they are replayed.
     pub startup_events: u64,
+    /// ANN indexes of the declared item embeddings, by name.
+    pub vectors: HashMap<String, Arc<ItemVectors>>,
     registry: Registry,
     shared: Arc<Shared>,
     engine: RwLock<Arc<Engine>>,
@@ -58,11 +61,18 @@ impl App {
         let fallback =
             Recommender::new(popular.clone(), interactions.clone(), stores.items.clone());
         let shared = Arc::new(Shared::new(&config, stores.items.clone(), fallback));
+        let mut vectors = HashMap::new();
+        for (embedding, &dimensions) in &config.item_schema.embeddings {
+            let index = ItemVectors::build(&*stores.items, embedding, dimensions)
+                .map_err(|e| AppError::Index(format!("embedding `{embedding}`: {e}")))?;
+            vectors.insert(embedding.clone(), Arc::new(index));
+        }
         let mut registry = Registry::with_builtins(Deps {
             popular,
             interactions,
             exposures,
             items: stores.items.clone(),
+            vectors: vectors.clone(),
         });
         extend(&mut registry);
         let engine = build_engine(config, &registry, &shared)?;
@@ -70,6 +80,7 @@ impl App {
             stores,
             stream,
             startup_events,
+            vectors,
             registry,
             shared,
             engine: RwLock::new(Arc::new(engine)),
@@ -97,11 +108,17 @@ impl App {
 
     /// Tells caches and indexes of a durable item write.
     pub fn item_upserted(&self, item: &Item) {
+        for index in self.vectors.values() {
+            index.upserted(item);
+        }
         self.engine().item_upserted(item);
     }
 
     /// Tells caches and indexes of a durable item delete.
     pub fn item_deleted(&self, id: &str) {
+        for index in self.vectors.values() {
+            index.deleted(id);
+        }
         self.engine().item_deleted(id);
     }
 
@@ -130,4 +147,7 @@ pub enum AppError {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A derived index could not be built.
+    #[error("cannot build an index: {0}")]
+    Index(String),
 }

@@ -89,6 +89,7 @@ pub fn router(app: Arc<App>) -> Router {
                 .put(routes::records::put_record::<routes::records::Items>)
                 .delete(routes::records::delete_record::<routes::records::Items>),
         )
+        .route("/api/items/{id}/similar", get(routes::similar::similar))
         .route(
             "/api/users/{id}",
             get(routes::records::get_record::<routes::records::Users>)

@@ -666,3 +666,100 @@ async fn responses_are_logged_as_impressions_with_their_experiment() {
     assert_eq!(impression.context.position, Some(0));
     assert_eq!(impression.context.scene.as_deref(), Some("home"));
 }
+
+#[tokio::test]
+async fn similar_items_come_from_the_embedding_index_and_follow_writes() {
+    let server = TestServer::new();
+    for (id, v) in [
+        ("a", [1.0, 0.0, 0.0]),
+        ("b", [0.9, 0.1, 0.0]),
+        ("c", [0.0, 1.0, 0.0]),
+        ("d", [0.0, 0.0, 1.0]),
+    ] {
+        let body = json!({"embeddings": {"v": v}}).to_string();
+        let (status, answer) = server
+            .send(
+                Method::PUT,
+                &format!("/api/items/{id}"),
+                "application/json",
+                body.into_bytes(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+    }
+    let (status, body) = server
+        .send(Method::GET, "/api/items/a/similar?size=2", "", vec![])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["items"][0]["item_id"], "b");
+    assert_eq!(body["size"], 2);
+
+    server
+        .send(Method::DELETE, "/api/items/b", "", vec![])
+        .await;
+    let (_, body) = server
+        .send(Method::GET, "/api/items/a/similar?size=3", "", vec![])
+        .await;
+    let ids: Vec<&str> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["item_id"].as_str().unwrap())
+        .collect();
+    assert!(!ids.contains(&"b") && !ids.contains(&"a"), "{ids:?}");
+
+    let (status, body) = server
+        .send(Method::GET, "/api/items/a/similar?size=0", "", vec![])
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["details"][0]["field"], "size");
+    let (status, _) = server
+        .send(Method::GET, "/api/items/nope/similar", "", vec![])
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = server
+        .send(Method::GET, "/api/items/a/similar?embedding=w", "", vec![])
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["details"][0]["field"], "embedding");
+}
+
+#[tokio::test]
+async fn vector_recall_serves_the_neighbours_of_the_users_recent_items() {
+    let server = TestServer::with_config(|c| {
+        let data_dir = c.storage_conf.data_dir.clone();
+        *c = CascadeConfig::parse(
+            r#"{"ItemSchema": {"Embeddings": {"v": 2}},
+                "RecallConfs": [{"Name": "near", "RecallType": "VectorRecall", "Embedding": "v"}],
+                "SceneConfs": {"home": {"default": {"RecallNames": ["near"]}}}}"#,
+        )
+        .unwrap();
+        c.storage_conf.data_dir = data_dir;
+    });
+    for (id, v) in [
+        ("east", [1.0, 0.0]),
+        ("east2", [0.9, 0.2]),
+        ("north", [0.0, 1.0]),
+    ] {
+        let body = json!({"embeddings": {"v": v}}).to_string();
+        server
+            .send(
+                Method::PUT,
+                &format!("/api/items/{id}"),
+                "application/json",
+                body.into_bytes(),
+            )
+            .await;
+    }
+    server.events(json!([click("e1", "u", "east", 1)])).await;
+    server.app.stream.wait_applied(1).await;
+    let (status, body) = server
+        .post(
+            "/api/recommend",
+            r#"{"uid": "u", "scene_id": "home", "size": 1}"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["items"][0]["item_id"], "east2");
+    assert_eq!(body["items"][0]["retrieve_id"], "near");
+}

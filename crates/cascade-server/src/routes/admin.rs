@@ -36,6 +36,9 @@ pub async fn put_config(
         .map_err(|error| match error {
             AppError::Config(error) => refused(error),
             AppError::Store(error) => ApiError::from(error),
+            AppError::Index(reason) => {
+                ApiError::status(axum::http::StatusCode::INTERNAL_SERVER_ERROR, reason)
+            }
         })?;
     Ok(Json(
         serde_json::json!({"code": 200, "msg": "config reloaded"}),

@@ -5,3 +5,4 @@ pub mod events;
 pub mod health;
 pub mod recommend;
 pub mod records;
+pub mod similar;

@@ -1,0 +1,244 @@
+//! Vector recall over a named item embedding (PAI-Rec's `VectorRecall`): a live ANN index of
+//! the catalogue's vectors, the user's vector taken from the embeddings of their recent items,
+//! and item-to-item neighbours for "similar items".
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use cascade_core::{Candidate, Item, ItemObserver, RequestContext};
+use cascade_store::ItemStore;
+use parking_lot::RwLock;
+
+use crate::ann::{AnnConfig, AnnError, AnnHit, AnnIndex, AnnMetric};
+use crate::source::RecallSource;
+
+/// Why a vector index could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum VectorError {
+    /// The catalogue could not be read.
+    #[error("cannot scan the catalogue: {0}")]
+    Store(#[from] cascade_store::StoreError),
+    /// The index refused a vector.
+    #[error(transparent)]
+    Ann(#[from] AnnError),
+}
+
+/// The ANN index of one item embedding, kept in step with catalogue writes.
+pub struct ItemVectors {
+    index: RwLock<AnnIndex>,
+    embedding: String,
+}
+
+impl ItemVectors {
+    /// Builds the index of `embedding` (of `dimensions`) from every item in `store`.
+    pub fn build(
+        store: &dyn ItemStore,
+        embedding: &str,
+        dimensions: usize,
+    ) -> Result<Self, VectorError> {
+        let config = AnnConfig::new(embedding, dimensions, AnnMetric::Cosine);
+        let mut items = Vec::new();
+        store.scan_items(&mut |item| {
+            if item.embeddings.contains_key(embedding) {
+                items.push(item);
+            }
+        })?;
+        Ok(Self {
+            index: RwLock::new(AnnIndex::build(config, &items)?),
+            embedding: embedding.to_string(),
+        })
+    }
+
+    /// The embedding this index covers.
+    pub fn embedding(&self) -> &str {
+        &self.embedding
+    }
+
+    /// The `k` items closest to `query` for which `allow` holds.
+    pub fn nearest(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        allow: impl Fn(&str) -> bool,
+    ) -> Result<Vec<AnnHit>, AnnError> {
+        self.index.read().search_filtered(query, k, ef, allow)
+    }
+
+    /// The `k` items most similar to `item` (never `item` itself); empty when it has no vector.
+    pub fn similar(&self, item: &Item, k: usize, ef: usize) -> Result<Vec<AnnHit>, AnnError> {
+        match item.embeddings.get(&self.embedding) {
+            Some(vector) => self.nearest(vector, k, ef, |id| id != item.id),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+impl ItemObserver for ItemVectors {
+    fn upserted(&self, item: &Item) {
+        let mut index = self.index.write();
+        let outcome = match item.embeddings.get(&self.embedding) {
+            Some(vector) => index.upsert(&item.id, vector),
+            None => index.remove(&item.id).map(|_| ()),
+        };
+        if let Err(error) = outcome {
+            tracing::warn!(item = %item.id, embedding = %self.embedding, %error, "ANN index not updated");
+        }
+    }
+
+    fn deleted(&self, id: &str) {
+        if let Err(error) = self.index.write().remove(id) {
+            tracing::warn!(item = %id, embedding = %self.embedding, %error, "ANN index not updated");
+        }
+    }
+}
+
+/// Gives a user's recent items, most recent first.
+pub type RecentItems = Arc<dyn Fn(&str, usize) -> Vec<String> + Send + Sync>;
+
+/// Recalls the items nearest to the user's vector: the mean of the embeddings of the user's
+/// `history_items` most recent items, weighted 1/(1+rank); those items are not recalled.
+pub struct VectorRecall {
+    name: String,
+    vectors: Arc<ItemVectors>,
+    items: Arc<dyn ItemStore>,
+    recent: RecentItems,
+    history_items: usize,
+    ef: usize,
+}
+
+impl VectorRecall {
+    /// A source named `name` over `vectors`.
+    pub fn new(
+        name: &str,
+        vectors: Arc<ItemVectors>,
+        items: Arc<dyn ItemStore>,
+        recent: RecentItems,
+        history_items: usize,
+        ef: usize,
+    ) -> Self {
+        Self {
+            name: name.to_string(),
+            vectors,
+            items,
+            recent,
+            history_items,
+            ef,
+        }
+    }
+
+    fn user_vector(&self, recent: &[String]) -> Option<Vec<f32>> {
+        let mut sum: Option<Vec<f32>> = None;
+        for (rank, id) in recent.iter().enumerate() {
+            let Ok(Some(item)) = self.items.get_item(id) else {
+                continue;
+            };
+            let Some(vector) = item.embeddings.get(self.vectors.embedding()) else {
+                continue;
+            };
+            let weight = 1.0 / (1.0 + rank as f32);
+            let sum = sum.get_or_insert_with(|| vec![0.0; vector.len()]);
+            for (total, x) in sum.iter_mut().zip(vector) {
+                *total += weight * x;
+            }
+        }
+        sum
+    }
+}
+
+impl RecallSource for VectorRecall {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn recall(&self, request: &RequestContext, limit: usize) -> Vec<Candidate> {
+        let recent = (self.recent)(&request.uid, self.history_items);
+        let Some(query) = self.user_vector(&recent) else {
+            return Vec::new();
+        };
+        let seen: HashSet<&str> = recent.iter().map(String::as_str).collect();
+        match self
+            .vectors
+            .nearest(&query, limit, self.ef.max(limit), |id| !seen.contains(id))
+        {
+            Ok(hits) => hits
+                .into_iter()
+                .map(|hit| Candidate {
+                    item_id: hit.item_id,
+                    score: f64::from(hit.score),
+                    retrieve_id: self.name.clone(),
+                })
+                .collect(),
+            Err(error) => {
+                tracing::warn!(source = %self.name, %error, "vector recall failed");
+                Vec::new()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cascade_store::EmbeddedStore;
+
+    fn item(id: &str, vector: [f32; 2]) -> Item {
+        Item {
+            id: id.into(),
+            fields: Default::default(),
+            embeddings: [("v".to_string(), vector.to_vec())].into(),
+        }
+    }
+
+    #[test]
+    fn recalls_neighbours_of_the_users_recent_items_and_follows_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+        let items = [
+            item("east", [1.0, 0.0]),
+            item("east2", [0.9, 0.1]),
+            item("north", [0.0, 1.0]),
+            item("north2", [0.1, 0.9]),
+        ];
+        store.upsert_items(&items).unwrap();
+        let vectors = Arc::new(ItemVectors::build(&*store, "v", 2).unwrap());
+        let recent: RecentItems = Arc::new(|uid, _| match uid {
+            "easterner" => vec!["east".to_string()],
+            _ => Vec::new(),
+        });
+        let recall = VectorRecall::new("vec", vectors.clone(), store.clone(), recent, 10, 32);
+        let request = |uid: &str| RequestContext {
+            uid: uid.into(),
+            ..RequestContext::default()
+        };
+        let ids: Vec<String> = recall
+            .recall(&request("easterner"), 2)
+            .into_iter()
+            .map(|c| c.item_id)
+            .collect();
+        assert_eq!(
+            ids,
+            ["east2", "north2"],
+            "nearest first, the user's own item excluded"
+        );
+        assert!(recall.recall(&request("stranger"), 2).is_empty());
+
+        vectors.deleted("east2");
+        let newcomer = item("east3", [0.95, 0.05]);
+        store.upsert_items(std::slice::from_ref(&newcomer)).unwrap();
+        vectors.upserted(&newcomer);
+        let ids: Vec<String> = recall
+            .recall(&request("easterner"), 1)
+            .into_iter()
+            .map(|c| c.item_id)
+            .collect();
+        assert_eq!(ids, ["east3"]);
+        let similar: Vec<String> = vectors
+            .similar(&items[2], 1, 32)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.item_id)
+            .collect();
+        assert_eq!(similar, ["north2"]);
+    }
+}
