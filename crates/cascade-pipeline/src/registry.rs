@@ -11,7 +11,10 @@ use cascade_core::expr::Expr;
 use cascade_core::{Candidate, ItemObserver};
 use cascade_rank::scorer::{Scorer, build_scorer};
 use cascade_retrieval::vector::RecentItems;
-use cascade_retrieval::{ItemVectors, NewestItems, PopularIndex, RecallSource, VectorRecall};
+use cascade_retrieval::{
+    ItemCfIndex, ItemCfRecall, ItemVectors, NewestItems, PopularIndex, RecallSource,
+    Similarity as CfSimilarity, TrendingIndex, VectorRecall,
+};
 use cascade_store::ItemStore;
 use cascade_stream::UserHistory;
 use moka::sync::Cache;
@@ -59,6 +62,10 @@ pub struct Deps {
     pub items: Arc<dyn ItemStore>,
     /// ANN indexes by embedding name (those declared in `ItemSchema.Embeddings`).
     pub vectors: HashMap<String, Arc<ItemVectors>>,
+    /// Item-to-item co-occurrence.
+    pub item_cf: Arc<ItemCfIndex>,
+    /// Decayed interaction counts.
+    pub trending: Arc<TrendingIndex>,
 }
 
 /// A recall source as a pipeline runs it.
@@ -140,6 +147,31 @@ impl Registry {
         registry.register_recall("UserGlobalHotRecall", move |_| {
             Ok(BuiltRecall {
                 source: popular.clone(),
+                observer: None,
+            })
+        });
+        let trending = deps.trending.clone();
+        registry.register_recall("TrendingRecall", move |_| {
+            Ok(BuiltRecall {
+                source: trending.clone(),
+                observer: None,
+            })
+        });
+        let item_cf = deps.item_cf.clone();
+        registry.register_recall("ItemCollaborativeFilterRecall", move |conf| {
+            let measure = match setting::<String>(&conf.settings, "Similarity")?.as_deref() {
+                None | Some("cosine") => CfSimilarity::Cosine,
+                Some("swing") => CfSimilarity::Swing,
+                Some(other) => {
+                    return Err((
+                        "Similarity".into(),
+                        format!("`{other}` is neither cosine nor swing"),
+                    ));
+                }
+            };
+            let source = ItemCfRecall::new(&conf.name, item_cf.clone(), measure);
+            Ok(BuiltRecall {
+                source: Arc::new(source),
                 observer: None,
             })
         });

@@ -211,7 +211,10 @@ async fn recall(
                 None => {
                     index.insert(candidate.item_id.clone(), entries.len());
                     entries.push(Entry {
-                        candidate: candidate.clone(),
+                        candidate: Candidate {
+                            retrieve_id: name.clone(),
+                            ..candidate.clone()
+                        },
                         sources: vec![name.clone()],
                         pipeline: pipeline.clone(),
                         item: None,

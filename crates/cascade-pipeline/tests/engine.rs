@@ -131,6 +131,15 @@ impl World {
             exposures: exposures.clone(),
             items: store,
             vectors: Default::default(),
+            item_cf: Arc::new(cascade_retrieval::ItemCfIndex::new(
+                Default::default(),
+                EventTypes::default(),
+            )),
+            trending: Arc::new(cascade_retrieval::TrendingIndex::new(
+                "trending",
+                &Default::default(),
+                EventTypes::default(),
+            )),
         });
         registry.register_recall("SlowRecall", |conf| {
             let millis: u64 = conf

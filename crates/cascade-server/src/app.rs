@@ -8,7 +8,9 @@ use cascade_core::config::{CascadeConfig, ConfigError};
 use cascade_core::{EventObserver, Item, ItemObserver};
 use cascade_pipeline::spec::ensure_default_scene;
 use cascade_pipeline::{Deps, Engine, Recommender, Registry, Shared};
-use cascade_retrieval::{ItemVectors, PopularIndex};
+use cascade_retrieval::{
+    ItemCfConfig, ItemCfIndex, ItemVectors, PopularIndex, TrendingConfig, TrendingIndex,
+};
 use cascade_store::{EmbeddedStore, StoreError, Stores};
 use cascade_stream::{HistoryKind, StreamRuntime, UserHistory};
 use parking_lot::RwLock;
@@ -54,9 +56,31 @@ impl App {
             history(HistoryKind::Interactions),
             history(HistoryKind::Exposures),
         );
+        let item_cf = Arc::new(ItemCfIndex::new(
+            ItemCfConfig {
+                history_len: config.item_cf_conf.history_len,
+                swing_alpha: config.item_cf_conf.swing_alpha,
+                neighbours_per_item: config.item_cf_conf.neighbours_per_item,
+            },
+            types.clone(),
+        ));
+        let trending = Arc::new(TrendingIndex::new(
+            "trending",
+            &TrendingConfig {
+                half_life_hours: config.trending_conf.half_life_hours,
+                refresh_millis: config.popular_conf.refresh_millis,
+            },
+            types.clone(),
+        ));
+        rebuild_swing_periodically(&item_cf, config.item_cf_conf.swing_rebuild_seconds);
         let startup_events = *stores.events.durable_len().borrow();
-        let observers: Vec<Arc<dyn EventObserver>> =
-            vec![popular.clone(), interactions.clone(), exposures.clone()];
+        let observers: Vec<Arc<dyn EventObserver>> = vec![
+            popular.clone(),
+            interactions.clone(),
+            exposures.clone(),
+            item_cf.clone(),
+            trending.clone(),
+        ];
         let stream = StreamRuntime::start(stores.events.clone(), observers);
         let fallback =
             Recommender::new(popular.clone(), interactions.clone(), stores.items.clone());
@@ -73,6 +97,8 @@ impl App {
             exposures,
             items: stores.items.clone(),
             vectors: vectors.clone(),
+            item_cf,
+            trending,
         });
         extend(&mut registry);
         let engine = build_engine(config, &registry, &shared)?;
@@ -125,6 +151,32 @@ impl App {
     /// Whether the event log has been replayed into the derived state.
     pub fn is_ready(&self) -> bool {
         *self.stream.applied().borrow() >= self.startup_events
+    }
+}
+
+/// Rebuilds the swing similarities every `seconds` (0: never) on a background thread that ends
+/// with the index.
+fn rebuild_swing_periodically(index: &Arc<ItemCfIndex>, seconds: u64) {
+    if seconds == 0 {
+        return;
+    }
+    let index = Arc::downgrade(index);
+    let spawned = std::thread::Builder::new()
+        .name("cascade-swing".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(seconds));
+                let Some(index) = index.upgrade() else { return };
+                let started = std::time::Instant::now();
+                index.rebuild_swing();
+                tracing::info!(
+                    seconds = started.elapsed().as_secs_f64(),
+                    "swing similarities rebuilt"
+                );
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::error!(%error, "cannot start the swing rebuild thread");
     }
 }
 

@@ -16,7 +16,10 @@ use crate::item::ItemSchema;
 pub use experiment::ExperimentConfs;
 pub use rec::RecommendSections;
 pub use references::ConfigIssue;
-pub use service::{EngineConf, HistoryConf, ListenConf, PopularConf, ServerConf, StorageConf};
+pub use service::{
+    EngineConf, HistoryConf, ItemCfConf, ListenConf, PopularConf, ServerConf, StorageConf,
+    TrendingConf,
+};
 
 /// Top-level keys of PAI-Rec configurations that name Alibaba Cloud services. Cascade keeps
 /// that data in its own store (embedded or Redis) and refuses the key rather than ignore it.
@@ -86,6 +89,12 @@ pub struct CascadeConfig {
     /// The popularity recall.
     #[serde(default)]
     pub popular_conf: PopularConf,
+    /// The item-CF index.
+    #[serde(default)]
+    pub item_cf_conf: ItemCfConf,
+    /// The trending index.
+    #[serde(default)]
+    pub trending_conf: TrendingConf,
     /// Deadline, merge policy, caches.
     #[serde(default)]
     pub engine_conf: EngineConf,

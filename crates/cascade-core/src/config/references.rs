@@ -181,6 +181,13 @@ impl<'a> Checker<'a> {
     }
 
     fn engine(&mut self, config: &CascadeConfig) {
+        let half_life = config.trending_conf.half_life_hours;
+        if !(half_life.is_finite() && half_life > 0.0) {
+            self.issue(
+                "TrendingConf.HalfLifeHours",
+                "must be a positive number of hours",
+            );
+        }
         let conf = &config.engine_conf;
         if conf.log_impressions && !config.event_conf.accepts(IMPRESSION) {
             self.issue(

@@ -196,3 +196,69 @@ fn default_response_cache_seconds() -> u64 {
 fn default_item_cache_size() -> u64 {
     1_000_000
 }
+
+/// The item-to-item collaborative-filtering index (`ItemCollaborativeFilterRecall`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct ItemCfConf {
+    /// Each user's most recent distinct items that pair with a new one.
+    #[serde(default = "default_cf_history")]
+    pub history_len: usize,
+    /// Neighbours summed per history item at recall.
+    #[serde(default = "default_cf_neighbours")]
+    pub neighbours_per_item: usize,
+    /// Swing's smoothing α in 1/(α + |I_u ∩ I_v|).
+    #[serde(default = "default_swing_alpha")]
+    pub swing_alpha: f64,
+    /// How often swing similarities are rebuilt, in seconds; 0 never (cosine is always live).
+    #[serde(default = "default_swing_rebuild_seconds")]
+    pub swing_rebuild_seconds: u64,
+}
+
+impl Default for ItemCfConf {
+    fn default() -> Self {
+        Self {
+            history_len: default_cf_history(),
+            neighbours_per_item: default_cf_neighbours(),
+            swing_alpha: default_swing_alpha(),
+            swing_rebuild_seconds: default_swing_rebuild_seconds(),
+        }
+    }
+}
+
+fn default_cf_history() -> usize {
+    50
+}
+
+fn default_cf_neighbours() -> usize {
+    100
+}
+
+fn default_swing_alpha() -> f64 {
+    1.0
+}
+
+fn default_swing_rebuild_seconds() -> u64 {
+    600
+}
+
+/// Trending items: interaction counts decayed by a half-life (`TrendingRecall`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct TrendingConf {
+    /// The half-life of an interaction's weight, in hours of event time.
+    #[serde(default = "default_half_life_hours")]
+    pub half_life_hours: f64,
+}
+
+impl Default for TrendingConf {
+    fn default() -> Self {
+        Self {
+            half_life_hours: default_half_life_hours(),
+        }
+    }
+}
+
+fn default_half_life_hours() -> f64 {
+    24.0
+}

@@ -1,0 +1,502 @@
+//! Item-to-item collaborative filtering, kept up to date from the event stream.
+//!
+//! [`ItemCfIndex`] keeps each user's last N distinct interacted items (most recent first).
+//! When a user interacts with an item that is not among them, the co-occurrence count of that
+//! item with each of the user's other kept items is incremented (symmetrically), and so is the
+//! item's user count. Re-interacting with a kept item only moves it to the front. Exposure
+//! events (impressions) do not count. Histories are bounded by N per user; the counts grow by
+//! at most N - 1 pairs per new (user, item) interaction. An item that fell out of a user's
+//! window and comes back is counted again, as a new interaction.
+//!
+//! Two similarities are offered:
+//! - [`Similarity::Cosine`], `co(i, j) / sqrt(n_i · n_j)`, is **incremental**: it is computed on
+//!   demand from counts that every event updates.
+//! - [`Similarity::Swing`] (Alibaba's Swing), `Σ 1 / (alpha + |I_u ∩ I_v|)` over unordered
+//!   pairs of users `u, v` who both interacted with `i` and `j`, is **batch**: it is computed
+//!   over the kept histories by [`ItemCfIndex::rebuild_swing`] and is empty until then.
+//!
+//! [`ItemCfRecall`] turns the index into a [`RecallSource`] for one similarity.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use cascade_core::{Candidate, Event, EventObserver, EventTypes, RequestContext};
+use parking_lot::RwLock;
+
+use crate::als::IdMap;
+use crate::source::RecallSource;
+
+/// Item-CF settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemCfConfig {
+    /// How many distinct recently interacted items are kept per user (at least 1).
+    pub history_len: usize,
+    /// Swing's smoothing term `alpha`.
+    pub swing_alpha: f64,
+    /// How many of each history item's best neighbours a recall adds up.
+    pub neighbours_per_item: usize,
+}
+
+impl Default for ItemCfConfig {
+    fn default() -> Self {
+        Self {
+            history_len: 50,
+            swing_alpha: 1.0,
+            neighbours_per_item: 100,
+        }
+    }
+}
+
+/// How item-to-item similarity is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Similarity {
+    /// Co-occurrence count over the geometric mean of the two items' user counts; incremental.
+    Cosine,
+    /// Alibaba's Swing over the kept histories; as of the last [`ItemCfIndex::rebuild_swing`].
+    Swing,
+}
+
+/// One item's user count and co-occurrence counts with other items.
+#[derive(Default)]
+struct ItemStats {
+    users: u32,
+    co: HashMap<u32, u32>,
+}
+
+/// Everything the event stream updates; item indices come from `items`.
+#[derive(Default)]
+struct Counts {
+    items: IdMap,
+    stats: Vec<ItemStats>,
+    histories: HashMap<String, VecDeque<u32>>,
+}
+
+impl Counts {
+    fn intern(&mut self, item: &str) -> u32 {
+        let index = self.items.intern(item);
+        if index as usize == self.stats.len() {
+            self.stats.push(ItemStats::default());
+        }
+        index
+    }
+
+    /// Records that `uid` interacted with `item`, keeping at most `history_len` items.
+    fn record(&mut self, uid: &str, item: &str, history_len: usize) {
+        let item = self.intern(item);
+        let history = self.histories.entry(uid.to_string()).or_default();
+        if let Some(position) = history.iter().position(|&kept| kept == item) {
+            history.remove(position);
+            history.push_front(item);
+            return;
+        }
+        history.truncate(history_len.max(1) - 1);
+        for &other in history.iter() {
+            *self.stats[item as usize].co.entry(other).or_default() += 1;
+            *self.stats[other as usize].co.entry(item).or_default() += 1;
+        }
+        self.stats[item as usize].users += 1;
+        history.push_front(item);
+    }
+
+    fn cosine_row(&self, item: u32) -> Vec<(u32, f64)> {
+        let stats = &self.stats[item as usize];
+        let users = f64::from(stats.users);
+        stats
+            .co
+            .iter()
+            .map(|(&other, &co)| {
+                let other_users = f64::from(self.stats[other as usize].users);
+                (other, f64::from(co) / (users * other_users).sqrt())
+            })
+            .collect()
+    }
+
+    /// The kept histories, each sorted by item index.
+    fn sorted_histories(&self) -> Vec<Vec<u32>> {
+        self.histories
+            .values()
+            .map(|history| {
+                let mut items: Vec<u32> = history.iter().copied().collect();
+                items.sort_unstable();
+                items
+            })
+            .collect()
+    }
+}
+
+/// Item-to-item co-occurrence over recent user histories, updated from events.
+pub struct ItemCfIndex {
+    config: ItemCfConfig,
+    types: EventTypes,
+    counts: RwLock<Counts>,
+    swing: RwLock<HashMap<u32, HashMap<u32, f64>>>,
+}
+
+impl ItemCfIndex {
+    /// An empty index; `types` says which events are exposure only.
+    pub fn new(config: ItemCfConfig, types: EventTypes) -> Self {
+        Self {
+            config,
+            types,
+            counts: RwLock::new(Counts::default()),
+            swing: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The user's kept items, most recent first; empty for an unknown user.
+    pub fn recent_items(&self, uid: &str) -> Vec<String> {
+        let counts = self.counts.read();
+        counts.histories.get(uid).map_or_else(Vec::new, |history| {
+            history
+                .iter()
+                .map(|&item| counts.items.id(item).to_string())
+                .collect()
+        })
+    }
+
+    /// Up to `k` items most similar to `item` by `measure`, best first; never `item` itself.
+    pub fn neighbours(&self, item: &str, k: usize, measure: Similarity) -> Vec<(String, f64)> {
+        let counts = self.counts.read();
+        counts.items.get(item).map_or_else(Vec::new, |item| {
+            self.neighbours_in(&counts, item, k, measure)
+                .into_iter()
+                .map(|(id, score)| (id.to_string(), score))
+                .collect()
+        })
+    }
+
+    /// Recomputes Swing similarities over the kept histories (a batch pass; cosine needs none).
+    ///
+    /// The histories are copied under a read lock and the scores computed without holding any
+    /// lock, so events and recalls go on meanwhile. The cost grows with the sum over items of
+    /// the square of their kept-user counts.
+    pub fn rebuild_swing(&self) {
+        let histories = self.counts.read().sorted_histories();
+        let swing = swing_scores(&histories, self.config.swing_alpha);
+        *self.swing.write() = swing;
+    }
+
+    fn neighbours_in<'c>(
+        &self,
+        counts: &'c Counts,
+        item: u32,
+        k: usize,
+        measure: Similarity,
+    ) -> Vec<(&'c str, f64)> {
+        let row = match measure {
+            Similarity::Cosine => counts.cosine_row(item),
+            Similarity::Swing => self.swing_row(item),
+        };
+        top_k(
+            row.into_iter()
+                .map(|(other, score)| (counts.items.id(other), score)),
+            k,
+        )
+    }
+
+    fn swing_row(&self, item: u32) -> Vec<(u32, f64)> {
+        self.swing.read().get(&item).map_or_else(Vec::new, |row| {
+            row.iter().map(|(&other, &score)| (other, score)).collect()
+        })
+    }
+
+    /// Up to `limit` items for `uid`: the neighbours of the user's kept items, each weighted
+    /// by `1 / (1 + rank)` of the history item it came from (rank 0 is the most recent),
+    /// summed; the user's own kept items are left out.
+    fn recommend(&self, uid: &str, limit: usize, measure: Similarity) -> Vec<(String, f64)> {
+        let counts = self.counts.read();
+        let Some(history) = counts.histories.get(uid) else {
+            return Vec::new();
+        };
+        let mut scores: HashMap<&str, f64> = HashMap::new();
+        for (rank, &item) in history.iter().enumerate() {
+            let weight = 1.0 / (1.0 + rank as f64);
+            let neighbours =
+                self.neighbours_in(&counts, item, self.config.neighbours_per_item, measure);
+            for (other, similarity) in neighbours {
+                *scores.entry(other).or_default() += weight * similarity;
+            }
+        }
+        for &item in history {
+            scores.remove(counts.items.id(item));
+        }
+        top_k(scores, limit)
+            .into_iter()
+            .map(|(id, score)| (id.to_string(), score))
+            .collect()
+    }
+}
+
+impl EventObserver for ItemCfIndex {
+    fn observe(&self, _seq: u64, event: &Event) {
+        if self.types.is_interaction(&event.event_type) {
+            self.counts
+                .write()
+                .record(&event.uid, &event.item_id, self.config.history_len);
+        }
+    }
+}
+
+/// Swing similarities over `histories` (each sorted): for every unordered pair of users who
+/// share at least two items, each ordered pair of distinct shared items gains
+/// `1 / (alpha + shared count)`.
+fn swing_scores(histories: &[Vec<u32>], alpha: f64) -> HashMap<u32, HashMap<u32, f64>> {
+    let mut users_of: HashMap<u32, Vec<usize>> = HashMap::new();
+    for (user, items) in histories.iter().enumerate() {
+        for &item in items {
+            users_of.entry(item).or_default().push(user);
+        }
+    }
+    let mut swing: HashMap<u32, HashMap<u32, f64>> = HashMap::new();
+    for (user, items) in histories.iter().enumerate() {
+        for shared in shared_with_later_users(user, items, &users_of).into_values() {
+            if shared.len() < 2 {
+                continue;
+            }
+            let weight = 1.0 / (alpha + shared.len() as f64);
+            for &i in &shared {
+                for &j in shared.iter().filter(|&&j| j != i) {
+                    *swing.entry(i).or_default().entry(j).or_default() += weight;
+                }
+            }
+        }
+    }
+    swing
+}
+
+/// For each user after `user` (by index) who shares items with it, the shared items.
+fn shared_with_later_users(
+    user: usize,
+    items: &[u32],
+    users_of: &HashMap<u32, Vec<usize>>,
+) -> HashMap<usize, Vec<u32>> {
+    let mut shared: HashMap<usize, Vec<u32>> = HashMap::new();
+    for &item in items {
+        for &other in users_of[&item].iter().filter(|&&other| other > user) {
+            shared.entry(other).or_default().push(item);
+        }
+    }
+    shared
+}
+
+/// The `k` highest-scoring `(id, score)` pairs, best first; ties broken by id for stable output.
+pub(crate) fn top_k<'a>(
+    scores: impl IntoIterator<Item = (&'a str, f64)>,
+    k: usize,
+) -> Vec<(&'a str, f64)> {
+    let mut all: Vec<(&str, f64)> = scores.into_iter().collect();
+    let order = |a: &(&str, f64), b: &(&str, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(b.0));
+    if all.len() > k {
+        all.select_nth_unstable_by(k, order);
+        all.truncate(k);
+    }
+    all.sort_unstable_by(order);
+    all
+}
+
+/// Item-CF as a recall source: one [`ItemCfIndex`] under one [`Similarity`].
+pub struct ItemCfRecall {
+    name: String,
+    index: Arc<ItemCfIndex>,
+    measure: Similarity,
+}
+
+impl ItemCfRecall {
+    /// A source named `name` (the candidates' `retrieve_id`) recalling from `index` by `measure`.
+    pub fn new(name: &str, index: Arc<ItemCfIndex>, measure: Similarity) -> Self {
+        Self {
+            name: name.to_string(),
+            index,
+            measure,
+        }
+    }
+}
+
+impl RecallSource for ItemCfRecall {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The neighbours of the user's recent items (see [`ItemCfIndex`]); nothing for a user
+    /// without history.
+    fn recall(&self, request: &RequestContext, limit: usize) -> Vec<Candidate> {
+        self.index
+            .recommend(&request.uid, limit, self.measure)
+            .into_iter()
+            .map(|(item_id, score)| Candidate {
+                item_id,
+                score,
+                retrieve_id: self.name.clone(),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EPSILON: f64 = 1e-12;
+
+    fn index_with(history_len: usize, reads: &[(&str, &str)]) -> ItemCfIndex {
+        let config = ItemCfConfig {
+            history_len,
+            ..ItemCfConfig::default()
+        };
+        let index = ItemCfIndex::new(config, EventTypes::default());
+        for (uid, item) in reads {
+            index.observe(0, &Event::new("", "click", uid, item, 0));
+        }
+        index
+    }
+
+    fn index(reads: &[(&str, &str)]) -> ItemCfIndex {
+        index_with(ItemCfConfig::default().history_len, reads)
+    }
+
+    fn assert_scores(actual: &[(String, f64)], expected: &[(&str, f64)]) {
+        assert_eq!(actual.len(), expected.len(), "{actual:?} vs {expected:?}");
+        for ((id, score), (want_id, want_score)) in actual.iter().zip(expected) {
+            assert_eq!(id, want_id, "{actual:?} vs {expected:?}");
+            assert!(
+                (score - want_score).abs() < EPSILON,
+                "{id}: {score} vs {want_score}"
+            );
+        }
+    }
+
+    fn request(uid: &str) -> RequestContext {
+        RequestContext {
+            uid: uid.to_string(),
+            ..RequestContext::default()
+        }
+    }
+
+    #[test]
+    fn items_read_together_are_top_neighbours() {
+        let index = index(&[
+            ("u1", "a"),
+            ("u1", "b"),
+            ("u2", "a"),
+            ("u2", "b"),
+            ("u3", "a"),
+            ("u3", "c"),
+            ("u4", "c"),
+            ("u4", "d"),
+        ]);
+        index.rebuild_swing();
+        for measure in [Similarity::Cosine, Similarity::Swing] {
+            let neighbours = index.neighbours("a", 10, measure);
+            assert_eq!(neighbours[0].0, "b", "{measure:?}: {neighbours:?}");
+            assert!(neighbours.iter().all(|(id, _)| id != "a"), "{measure:?}");
+        }
+    }
+
+    #[test]
+    fn cosine_is_co_occurrence_over_the_user_counts() {
+        let index = index(&[
+            ("u1", "a"),
+            ("u1", "b"),
+            ("u2", "a"),
+            ("u2", "c"),
+            ("u3", "b"),
+            ("u3", "a"),
+        ]);
+        // n_a = 3, n_b = 2, n_c = 1; co(a, b) = 2, co(a, c) = 1, co(b, c) = 0.
+        let cosine = |item| index.neighbours(item, 10, Similarity::Cosine);
+        assert_scores(
+            &cosine("a"),
+            &[("b", 2.0 / 6f64.sqrt()), ("c", 1.0 / 3f64.sqrt())],
+        );
+        assert_scores(&cosine("b"), &[("a", 2.0 / 6f64.sqrt())]);
+        assert_scores(&cosine("c"), &[("a", 1.0 / 3f64.sqrt())]);
+        assert_eq!(index.neighbours("a", 1, Similarity::Cosine).len(), 1);
+        assert!(cosine("unknown").is_empty());
+    }
+
+    #[test]
+    fn swing_is_built_in_batch_over_user_pairs() {
+        let index = index(&[
+            ("u1", "a"),
+            ("u1", "b"),
+            ("u1", "c"),
+            ("u2", "a"),
+            ("u2", "b"),
+            ("u3", "a"),
+            ("u3", "b"),
+            ("u3", "c"),
+            ("u4", "c"),
+        ]);
+        assert!(index.neighbours("a", 10, Similarity::Swing).is_empty());
+        index.rebuild_swing();
+        // alpha = 1. Pairs: (u1, u2) share {a, b}: 1/3; (u1, u3) share {a, b, c}: 1/4;
+        // (u2, u3) share {a, b}: 1/3; u4 shares one item at most, which adds nothing.
+        let ab = 1.0 / 3.0 + 1.0 / 4.0 + 1.0 / 3.0;
+        let swing = |item| index.neighbours(item, 10, Similarity::Swing);
+        assert_scores(&swing("a"), &[("b", ab), ("c", 0.25)]);
+        assert_scores(&swing("b"), &[("a", ab), ("c", 0.25)]);
+        assert_scores(&swing("c"), &[("a", 0.25), ("b", 0.25)]);
+    }
+
+    #[test]
+    fn recall_weights_recent_items_and_leaves_out_the_users_own() {
+        let index = Arc::new(index(&[
+            ("u1", "a"),
+            ("u1", "b"),
+            ("u2", "c"),
+            ("u2", "d"),
+            ("me", "c"),
+            ("me", "a"),
+        ]));
+        let recall = ItemCfRecall::new("itemcf", index, Similarity::Cosine);
+        let candidates = recall.recall(&request("me"), 10);
+        // me's history is [a, c]; cos(a, b) = 1/sqrt(2·1), cos(c, d) = 1/sqrt(2·1), and c,
+        // one rank older, weighs 1/2.
+        let expected = [("b", 0.5f64.sqrt()), ("d", 0.5 * 0.5f64.sqrt())];
+        assert_eq!(candidates.len(), expected.len(), "{candidates:?}");
+        for (candidate, (id, score)) in candidates.iter().zip(expected) {
+            assert_eq!(
+                (candidate.item_id.as_str(), candidate.retrieve_id.as_str()),
+                (id, "itemcf")
+            );
+            assert!((candidate.score - score).abs() < EPSILON, "{candidates:?}");
+        }
+        assert_eq!(recall.recall(&request("me"), 1).len(), 1);
+        assert!(recall.recall(&request("stranger"), 10).is_empty());
+    }
+
+    #[test]
+    fn impressions_are_ignored() {
+        let index = index(&[("u1", "a")]);
+        for item in ["b", "c"] {
+            index.observe(0, &Event::new("", "impression", "u1", item, 0));
+            index.observe(0, &Event::new("", "impression", "u2", item, 0));
+        }
+        assert_eq!(index.recent_items("u1"), ["a"]);
+        assert!(index.recent_items("u2").is_empty());
+        assert!(index.neighbours("a", 10, Similarity::Cosine).is_empty());
+    }
+
+    #[test]
+    fn each_user_keeps_at_most_n_distinct_items() {
+        let index = index_with(3, &[("u", "a"), ("u", "b"), ("u", "a"), ("u", "c")]);
+        assert_eq!(
+            index.recent_items("u"),
+            ["c", "a", "b"],
+            "a re-read moves to the front"
+        );
+        index.observe(0, &Event::new("", "click", "u", "d", 0));
+        assert_eq!(index.recent_items("u"), ["d", "c", "a"]);
+        let d = index.neighbours("d", 10, Similarity::Cosine);
+        let ids: Vec<&str> = d.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["a", "c"],
+            "d pairs only with the items kept beside it"
+        );
+        assert_scores(
+            &index.neighbours("b", 10, Similarity::Cosine),
+            &[("a", 1.0), ("c", 1.0)],
+        );
+    }
+}
