@@ -5,6 +5,17 @@ use std::sync::Arc;
 use cascade_core::expr::Value;
 use cascade_core::{Candidate, FieldValue, Item};
 
+/// An item field as an expression value: numbers and timestamps as numbers, text and
+/// keywords as strings, anything else (tags, absent) as null.
+pub fn field_value(item: &Item, name: &str) -> Value {
+    match item.fields.get(name) {
+        Some(FieldValue::Numeric(x)) => Value::Number(*x),
+        Some(FieldValue::Timestamp(t)) => Value::Number(*t as f64),
+        Some(FieldValue::Text(s) | FieldValue::Keyword(s)) => Value::Text(s.clone()),
+        Some(FieldValue::Tags(_)) | None => Value::Null,
+    }
+}
+
 /// A candidate with its provenance and its item.
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -43,12 +54,9 @@ impl Entry {
             "pipeline" => return Value::Text(self.pipeline.to_string()),
             _ => {}
         }
-        match self.item.as_ref().and_then(|item| item.fields.get(name)) {
-            Some(FieldValue::Numeric(x)) => Value::Number(*x),
-            Some(FieldValue::Timestamp(t)) => Value::Number(*t as f64),
-            Some(FieldValue::Text(s) | FieldValue::Keyword(s)) => Value::Text(s.clone()),
-            Some(FieldValue::Tags(_)) | None => Value::Null,
-        }
+        self.item
+            .as_ref()
+            .map_or(Value::Null, |item| field_value(item, name))
     }
 
     /// The item's value of a categorical field, as text (tags joined by `|`).

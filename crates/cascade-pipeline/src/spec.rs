@@ -98,24 +98,28 @@ fn apply(pipeline: &mut PipelineSpec, key: &str, value: &Value) {
     }
 }
 
-/// When `config` defines no scene at all, adds the built-in scene `default`: the popular
-/// items (`default_popular`), without those the user interacted with
-/// (`default_interacted`) or that are not in the catalogue (`default_in_catalogue`).
+/// When `config` defines no recall source, filter, scene or pipeline at all, adds the built-in
+/// scene `default`: the popular items (`popular`), without those the user interacted with
+/// (`interacted`) or that are not in the catalogue (`in_catalogue`).
 pub fn ensure_default_scene(config: &mut CascadeConfig) {
     use cascade_core::config::rec::{FilterConf, RecallConf, SceneCategoryConf};
     let rec = &mut config.recommend;
-    if !rec.scene_confs.is_empty() || !rec.pipeline_confs.is_empty() {
+    let configured = !rec.scene_confs.is_empty()
+        || !rec.pipeline_confs.is_empty()
+        || !rec.recall_confs.is_empty()
+        || !rec.filter_confs.is_empty();
+    if configured {
         return;
     }
     rec.recall_confs.push(RecallConf {
-        name: "default_popular".into(),
+        name: "popular".into(),
         recall_type: "UserGlobalHotRecall".into(),
         recall_count: 500,
         settings: Default::default(),
     });
     for (name, filter_type) in [
-        ("default_interacted", "UserInteractedFilter"),
-        ("default_in_catalogue", "ItemStateFilter"),
+        ("interacted", "UserInteractedFilter"),
+        ("in_catalogue", "ItemStateFilter"),
     ] {
         rec.filter_confs.push(FilterConf {
             name: name.into(),
@@ -124,7 +128,7 @@ pub fn ensure_default_scene(config: &mut CascadeConfig) {
         });
     }
     let category = SceneCategoryConf {
-        recall_names: vec!["default_popular".into()],
+        recall_names: vec!["popular".into()],
         settings: Default::default(),
     };
     rec.scene_confs.insert(
@@ -133,6 +137,6 @@ pub fn ensure_default_scene(config: &mut CascadeConfig) {
     );
     rec.filter_names.insert(
         "default".into(),
-        vec!["default_interacted".into(), "default_in_catalogue".into()],
+        vec!["interacted".into(), "in_catalogue".into()],
     );
 }

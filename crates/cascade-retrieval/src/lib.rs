@@ -5,6 +5,7 @@
 
 pub mod als;
 pub mod ann;
+pub mod hybrid;
 pub mod itemcf;
 pub mod newest;
 pub mod popular;

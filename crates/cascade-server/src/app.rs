@@ -5,13 +5,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use cascade_core::config::{CascadeConfig, ConfigError};
-use cascade_core::{EventObserver, Item, ItemObserver};
+use cascade_core::{EventObserver, FieldType, Item, ItemObserver};
 use cascade_pipeline::spec::ensure_default_scene;
 use cascade_pipeline::{Deps, Engine, Recommender, Registry, Shared};
+use cascade_retrieval::text::{TextField, TextIndex, TextTokenizer};
 use cascade_retrieval::{
     ItemCfConfig, ItemCfIndex, ItemVectors, PopularIndex, TrendingConfig, TrendingIndex,
 };
-use cascade_store::{EmbeddedStore, StoreError, Stores};
+use cascade_store::{EmbeddedStore, ItemStore, StoreError, Stores};
 use cascade_stream::{HistoryKind, StreamRuntime, UserHistory};
 use parking_lot::RwLock;
 
@@ -25,6 +26,8 @@ pub struct App {
     pub startup_events: u64,
     /// ANN indexes of the declared item embeddings, by name.
     pub vectors: HashMap<String, Arc<ItemVectors>>,
+    /// The full-text index, when some item field is searchable.
+    pub text: Option<TextIndex>,
     registry: Registry,
     shared: Arc<Shared>,
     engine: RwLock<Arc<Engine>>,
@@ -91,6 +94,7 @@ impl App {
                 .map_err(|e| AppError::Index(format!("embedding `{embedding}`: {e}")))?;
             vectors.insert(embedding.clone(), Arc::new(index));
         }
+        let text = open_text_index(&config, &*stores.items)?;
         let mut registry = Registry::with_builtins(Deps {
             popular,
             interactions,
@@ -107,6 +111,7 @@ impl App {
             stream,
             startup_events,
             vectors,
+            text,
             registry,
             shared,
             engine: RwLock::new(Arc::new(engine)),
@@ -137,6 +142,11 @@ impl App {
         for index in self.vectors.values() {
             index.upserted(item);
         }
+        if let Some(text) = &self.text
+            && let Err(error) = text.upsert(item).and_then(|()| text.commit())
+        {
+            tracing::warn!(item = %item.id, %error, "text index not updated");
+        }
         self.engine().item_upserted(item);
     }
 
@@ -145,6 +155,11 @@ impl App {
         for index in self.vectors.values() {
             index.deleted(id);
         }
+        if let Some(text) = &self.text
+            && let Err(error) = text.delete(id).and_then(|()| text.commit())
+        {
+            tracing::warn!(item = %id, %error, "text index not updated");
+        }
         self.engine().item_deleted(id);
     }
 
@@ -152,6 +167,54 @@ impl App {
     pub fn is_ready(&self) -> bool {
         *self.stream.applied().borrow() >= self.startup_events
     }
+}
+
+/// The searchable fields: `SearchConf.Fields`, else every `text` field of the item schema.
+fn text_fields(config: &CascadeConfig) -> Vec<TextField> {
+    if config.search_conf.fields.is_empty() {
+        return config
+            .item_schema
+            .fields
+            .iter()
+            .filter(|(_, kind)| **kind == FieldType::Text)
+            .map(|(name, _)| TextField::new(name.clone(), TextTokenizer::Default))
+            .collect();
+    }
+    config
+        .search_conf
+        .fields
+        .iter()
+        .map(|(name, field)| {
+            let tokenizer = match field.tokenizer.as_str() {
+                "chinese" => TextTokenizer::Chinese,
+                _ => TextTokenizer::Default,
+            };
+            TextField::new(name.clone(), tokenizer).with_boost(field.boost)
+        })
+        .collect()
+}
+
+/// Opens the persisted text index in `<data dir>/text`, building it from the catalogue when it
+/// is empty and the catalogue is not.
+fn open_text_index(
+    config: &CascadeConfig,
+    items: &dyn ItemStore,
+) -> Result<Option<TextIndex>, AppError> {
+    let fields = text_fields(config);
+    if fields.is_empty() {
+        return Ok(None);
+    }
+    let dir = config.storage_conf.data_dir.join("text");
+    let index =
+        TextIndex::open(&dir, &fields).map_err(|e| AppError::Index(format!("text index: {e}")))?;
+    if index.is_empty() && items.item_count()? > 0 {
+        let mut all = Vec::new();
+        items.scan_items(&mut |item| all.push(item))?;
+        index
+            .build(all.into_iter())
+            .map_err(|e| AppError::Index(format!("text index: {e}")))?;
+    }
+    Ok(Some(index))
 }
 
 /// Rebuilds the swing similarities every `seconds` (0: never) on a background thread that ends

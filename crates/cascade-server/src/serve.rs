@@ -82,6 +82,7 @@ pub fn router(app: Arc<App>) -> Router {
             get(routes::admin::get_config).put(routes::admin::put_config),
         )
         .route("/api/recommend", post(routes::recommend::recommend))
+        .route("/api/search", post(routes::search::search))
         .route("/api/rec/feed", post(routes::recommend::recommend))
         .route(
             "/api/items/{id}",

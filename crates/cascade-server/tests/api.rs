@@ -448,6 +448,7 @@ async fn mangled_input_never_breaks_the_server() {
         (Method::POST, "/api/recommend"),
         (Method::PUT, "/api/items/fuzz"),
         (Method::PUT, "/api/users/fuzz"),
+        (Method::POST, "/api/search"),
     ];
     let noise = [
         "{",
@@ -621,11 +622,11 @@ async fn debug_requests_carry_a_trace() {
         .iter()
         .map(|s| s["stage"].as_str().unwrap())
         .collect();
-    assert!(stages.contains(&"recall:default_popular"), "{stages:?}");
-    assert!(stages.contains(&"filter:default_interacted"), "{stages:?}");
+    assert!(stages.contains(&"recall:popular"), "{stages:?}");
+    assert!(stages.contains(&"filter:interacted"), "{stages:?}");
     assert_eq!(
         body["trace"]["candidates"][0]["sources"],
-        json!(["default_popular"])
+        json!(["popular"])
     );
     let (_, plain) = server.post("/api/recommend", r#"{"uid": "u"}"#).await;
     assert!(plain.get("trace").is_none());
@@ -762,4 +763,141 @@ async fn vector_recall_serves_the_neighbours_of_the_users_recent_items() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["items"][0]["item_id"], "east2");
     assert_eq!(body["items"][0]["retrieve_id"], "near");
+}
+
+fn search_server() -> TestServer {
+    TestServer::with_config(|c| {
+        c.search_conf = serde_json::from_value(json!({
+            "Fields": {"title": {"Boost": 2.0}, "title_zh": {"Tokenizer": "chinese"}}
+        }))
+        .unwrap();
+    })
+}
+
+async fn search(server: &TestServer, body: Value) -> (StatusCode, Vec<String>, Value) {
+    let (status, answer) = server.post("/api/search", &body.to_string()).await;
+    let ids = answer["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|i| i["item_id"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    (status, ids, answer)
+}
+
+#[tokio::test]
+async fn search_finds_titles_chinese_text_and_fuses_vectors() {
+    let server = search_server();
+    let books = [
+        (
+            "hp",
+            "Harry Potter and the Philosopher's Stone",
+            "",
+            [1.0, 0.0, 0.0],
+            1997,
+        ),
+        ("hobbit", "The Hobbit", "", [0.0, 1.0, 0.0], 1937),
+        ("lotr", "The Lord of the Rings", "", [0.1, 0.9, 0.0], 1954),
+        (
+            "santi",
+            "The Three-Body Problem",
+            "三体",
+            [0.0, 0.0, 1.0],
+            2008,
+        ),
+        (
+            "huozhe",
+            "To Live",
+            "活着是为了活着本身",
+            [0.0, 0.1, 0.9],
+            1993,
+        ),
+    ];
+    for (id, title, zh, v, year) in books {
+        let body = json!({"fields": {"title": title, "title_zh": zh, "year": year}, "embeddings": {"v": v}});
+        let (status, answer) = server
+            .send(
+                Method::PUT,
+                &format!("/api/items/{id}"),
+                "application/json",
+                body.to_string().into_bytes(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+    }
+
+    let (status, ids, answer) = search(&server, json!({"query": "the hobbit"})).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(ids[0], "hobbit");
+    assert!(answer["items"][0]["text_score"].as_f64().unwrap() > 0.0);
+
+    let (_, ids, _) = search(&server, json!({"query": "三体"})).await;
+    assert_eq!(ids, ["santi"]);
+    let (_, ids, _) = search(&server, json!({"query": "活着"})).await;
+    assert_eq!(ids, ["huozhe"]);
+
+    let (_, ids, _) = search(
+        &server,
+        json!({"query": "the", "filter": "year >= 1950", "size": 10}),
+    )
+    .await;
+    assert!(
+        !ids.contains(&"hobbit".to_string()) && ids.contains(&"lotr".to_string()),
+        "{ids:?}"
+    );
+    let (_, ids, _) = search(
+        &server,
+        json!({"query": "the hobbit", "exclude_ids": ["hobbit"]}),
+    )
+    .await;
+    assert!(!ids.contains(&"hobbit".to_string()), "{ids:?}");
+
+    let (_, ids, _) = search(&server, json!({"vector": [0.0, 1.0, 0.0], "size": 2})).await;
+    assert_eq!(ids, ["hobbit", "lotr"]);
+    let (_, ids, answer) = search(
+        &server,
+        json!({"query": "lord rings", "vector": [0.0, 1.0, 0.0], "size": 2}),
+    )
+    .await;
+    assert_eq!(ids[0], "lotr", "both signals agree on it: {answer}");
+    assert!(answer["items"][0]["vector_score"].is_number());
+    let (_, weighted, _) = search(&server, json!({"query": "lord rings", "vector": [0.0, 1.0, 0.0], "fusion": "weighted", "text_weight": 0.9})).await;
+    assert_eq!(weighted[0], "lotr");
+
+    server
+        .send(Method::DELETE, "/api/items/hobbit", "", vec![])
+        .await;
+    let (_, ids, _) = search(&server, json!({"query": "hobbit"})).await;
+    assert!(ids.is_empty(), "a deleted item is never returned: {ids:?}");
+}
+
+#[tokio::test]
+async fn bad_search_requests_are_named() {
+    let server = search_server();
+    for (body, field) in [
+        (json!({}), "query"),
+        (json!({"query": "x", "size": 0}), "size"),
+        (json!({"query": "x", "fusion": "magic"}), "fusion"),
+        (json!({"query": "x", "filter": "year >"}), "filter"),
+        (json!({"vector": [1.0]}), "vector"),
+        (
+            json!({"vector": [1.0, 0.0, 0.0], "embedding": "w"}),
+            "embedding",
+        ),
+        (json!({"query": "x", "colour": 1}), "colour"),
+        (json!({"query": "x", "text_weight": 2}), "text_weight"),
+    ] {
+        let (status, answer) = server.post("/api/search", &body.to_string()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
+        assert_eq!(answer["details"][0]["field"], field, "{body}: {answer}");
+    }
+    for weird in ["AND OR ((", "title:", "😀", "\"unclosed"] {
+        let (status, answer) = server
+            .post("/api/search", &json!({"query": weird}).to_string())
+            .await;
+        assert_eq!(status, StatusCode::OK, "{weird}: {answer}");
+    }
 }

@@ -17,8 +17,8 @@ pub use experiment::ExperimentConfs;
 pub use rec::RecommendSections;
 pub use references::ConfigIssue;
 pub use service::{
-    EngineConf, HistoryConf, ItemCfConf, ListenConf, PopularConf, ServerConf, StorageConf,
-    TrendingConf,
+    EngineConf, HistoryConf, ItemCfConf, ListenConf, PopularConf, SearchConf, SearchField,
+    ServerConf, StorageConf, TrendingConf,
 };
 
 /// Top-level keys of PAI-Rec configurations that name Alibaba Cloud services. Cascade keeps
@@ -89,6 +89,9 @@ pub struct CascadeConfig {
     /// The popularity recall.
     #[serde(default)]
     pub popular_conf: PopularConf,
+    /// Full-text search fields.
+    #[serde(default)]
+    pub search_conf: SearchConf,
     /// The item-CF index.
     #[serde(default)]
     pub item_cf_conf: ItemCfConf,

@@ -181,6 +181,14 @@ impl<'a> Checker<'a> {
     }
 
     fn engine(&mut self, config: &CascadeConfig) {
+        for (name, field) in &config.search_conf.fields {
+            if !["default", "chinese"].contains(&field.tokenizer.as_str()) {
+                self.issue(
+                    format!("SearchConf.Fields.{name}.Tokenizer"),
+                    format!("`{}` is neither default nor chinese", field.tokenizer),
+                );
+            }
+        }
         let half_life = config.trending_conf.half_life_hours;
         if !(half_life.is_finite() && half_life > 0.0) {
             self.issue(

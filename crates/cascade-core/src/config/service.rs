@@ -262,3 +262,32 @@ impl Default for TrendingConf {
 fn default_half_life_hours() -> f64 {
     24.0
 }
+
+/// Full-text search: which item fields are indexed, how they are tokenised and weighted.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct SearchConf {
+    /// Field name → settings; empty means every `text` field of `ItemSchema`, default tokeniser.
+    #[serde(default)]
+    pub fields: std::collections::BTreeMap<String, SearchField>,
+}
+
+/// How one field is searched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct SearchField {
+    /// `default` (lower-case words, English stemming) or `chinese` (jieba).
+    #[serde(default = "default_tokenizer")]
+    pub tokenizer: String,
+    /// The field's weight in the BM25 score.
+    #[serde(default = "default_boost")]
+    pub boost: f32,
+}
+
+fn default_tokenizer() -> String {
+    "default".into()
+}
+
+fn default_boost() -> f32 {
+    1.0
+}

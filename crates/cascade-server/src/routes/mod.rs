@@ -5,4 +5,5 @@ pub mod events;
 pub mod health;
 pub mod recommend;
 pub mod records;
+pub mod search;
 pub mod similar;

@@ -1,0 +1,182 @@
+//! `POST /api/search`: BM25 text, nearest vectors, or both fused (reciprocal-rank or weighted
+//! score), with an item filter and excluded ids.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
+use cascade_core::FieldError;
+use cascade_core::expr::Expr;
+use cascade_retrieval::hybrid::{Fusion, RankedList, fuse};
+use serde::Deserialize;
+
+use crate::app::App;
+use crate::batch::read_body;
+use crate::error::ApiError;
+
+/// The most results one request may ask for.
+const MAX_SIZE: usize = 500;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SearchRequest {
+    #[serde(default)]
+    query: Option<String>,
+    #[serde(default)]
+    vector: Option<Vec<f32>>,
+    #[serde(default)]
+    embedding: Option<String>,
+    #[serde(default)]
+    size: Option<usize>,
+    #[serde(default)]
+    fusion: Option<String>,
+    #[serde(default)]
+    text_weight: Option<f64>,
+    #[serde(default)]
+    filter: Option<String>,
+    #[serde(default)]
+    exclude_ids: Vec<String>,
+}
+
+fn bad(field: &str, reason: impl Into<String>) -> ApiError {
+    ApiError::invalid(
+        "invalid search request",
+        vec![FieldError::new(field, reason)],
+    )
+}
+
+fn internal(error: impl std::fmt::Display) -> ApiError {
+    ApiError::status(StatusCode::INTERNAL_SERVER_ERROR, error.to_string())
+}
+
+/// Searches the catalogue.
+pub async fn search(
+    State(app): State<Arc<App>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let body = read_body(body, app.config().server_conf.max_body_bytes)?;
+    let mut deserializer = serde_json::Deserializer::from_slice(&body);
+    let request: SearchRequest =
+        serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+            let path = error.path().to_string();
+            bad(
+                if path == "." { "" } else { &path },
+                error.into_inner().to_string(),
+            )
+        })?;
+    let size = request.size.unwrap_or(10);
+    if !(1..=MAX_SIZE).contains(&size) {
+        return Err(bad(
+            "size",
+            format!("must be between 1 and {MAX_SIZE}, got {size}"),
+        ));
+    }
+    let query = request
+        .query
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty());
+    if query.is_none() && request.vector.is_none() {
+        return Err(bad("query", "give a text `query`, a `vector`, or both"));
+    }
+    let fusion = match request.fusion.as_deref() {
+        None | Some("rrf") => Fusion::ReciprocalRank { k: 60.0 },
+        Some("weighted") => Fusion::WeightedScore,
+        Some(other) => {
+            return Err(bad(
+                "fusion",
+                format!("`{other}` is neither rrf nor weighted"),
+            ));
+        }
+    };
+    let text_weight = request.text_weight.unwrap_or(0.5);
+    if !(0.0..=1.0).contains(&text_weight) {
+        return Err(bad("text_weight", "must lie in [0, 1]"));
+    }
+    let filter = request
+        .filter
+        .as_deref()
+        .map(Expr::parse)
+        .transpose()
+        .map_err(|reason| bad("filter", reason))?;
+
+    let engine = app.engine();
+    let excluded: HashSet<&str> = request.exclude_ids.iter().map(String::as_str).collect();
+    // Only items still in the catalogue that pass the filter; deleted items never come back.
+    let allow = |id: &str| {
+        !excluded.contains(id)
+            && engine.item(id).is_some_and(|item| {
+                filter.as_ref().is_none_or(|f| {
+                    f.eval(&|name| cascade_pipeline::entry::field_value(&item, name))
+                        .is_true()
+                })
+            })
+    };
+    let depth = size * 3;
+    let mut lists = Vec::new();
+    if let Some(query) = query {
+        let text = app.text.as_ref().ok_or_else(|| {
+            bad(
+                "query",
+                "no item field is searchable (SearchConf.Fields or text fields in ItemSchema)",
+            )
+        })?;
+        let hits = text
+            .search(query, depth, &|id| !allow(id))
+            .map_err(internal)?;
+        lists.push(RankedList {
+            name: "text",
+            weight: text_weight,
+            hits: hits
+                .into_iter()
+                .map(|h| (h.item_id, f64::from(h.score)))
+                .collect(),
+        });
+    }
+    if let Some(vector) = &request.vector {
+        let embedding = match (&request.embedding, app.vectors.len()) {
+            (Some(name), _) => name.clone(),
+            (None, 1) => app.vectors.keys().next().cloned().unwrap_or_default(),
+            (None, _) => {
+                return Err(bad(
+                    "embedding",
+                    "is required with `vector` unless the schema declares exactly one",
+                ));
+            }
+        };
+        let index = app.vectors.get(&embedding).ok_or_else(|| {
+            bad(
+                "embedding",
+                format!("`{embedding}` is not declared in ItemSchema.Embeddings"),
+            )
+        })?;
+        let hits = index
+            .nearest(vector, depth, 64.max(depth), allow)
+            .map_err(|e| bad("vector", e.to_string()))?;
+        lists.push(RankedList {
+            name: "vector",
+            weight: 1.0 - text_weight,
+            hits: hits
+                .into_iter()
+                .map(|h| (h.item_id, f64::from(h.score)))
+                .collect(),
+        });
+    }
+    let items: Vec<serde_json::Value> = fuse(&lists, fusion, size)
+        .into_iter()
+        .map(|hit| {
+            let mut item = serde_json::json!({"item_id": hit.item_id, "score": hit.score});
+            for (signal, score) in hit.signals {
+                item[format!("{signal}_score")] = serde_json::Value::from(score);
+            }
+            item
+        })
+        .collect();
+    Ok(Json(
+        serde_json::json!({"code": 200, "msg": "success", "size": items.len(), "items": items}),
+    ))
+}
