@@ -1,18 +1,20 @@
 //! `cascade eval`: offline evaluation of recall sources on held-out interactions.
 //!
 //! Every interaction event (not exposure) is a positive. Each user's distinct items are split
-//! into training and test; the popularity baseline and ALS are trained on the training part
+//! into training and test; the popularity baseline, ALS and item-CF are trained on the training part
 //! and rank every item for each test user, the user's training items masked; Recall@K,
 //! NDCG@K and catalogue coverage measure the top K against the test part.
 
+use std::sync::Arc;
 use std::thread;
 use std::time::Instant;
 
 use anyhow::Context;
-use cascade_core::Event;
 use cascade_core::config::CascadeConfig;
+use cascade_core::{Event, EventObserver, EventTypes, RequestContext};
 use cascade_rank::offline::{Evaluation, Interaction, Metrics, Popularity, Protocol, Split};
 use cascade_retrieval::als::{self, AlsConfig, AlsModel, IdMap};
+use cascade_retrieval::{ItemCfConfig, ItemCfIndex, ItemCfRecall, RecallSource, Similarity};
 use cascade_store::{EmbeddedStore, Stores};
 
 use crate::import::{self, Format};
@@ -143,7 +145,21 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             .collect()
     });
 
-    let results = [("popularity", popular), (als::ALS, als)];
+    let item_cf = item_cf_index(&split);
+    let cosine = evaluate(&split, args.k, catalogue, |user, seen| {
+        item_cf_ranking(&item_cf, Similarity::Cosine, user, seen, args.k)
+    });
+    item_cf.rebuild_swing();
+    let swing = evaluate(&split, args.k, catalogue, |user, seen| {
+        item_cf_ranking(&item_cf, Similarity::Swing, user, seen, args.k)
+    });
+
+    let results = [
+        ("popularity", popular),
+        (als::ALS, als),
+        ("itemcf-cosine", cosine),
+        ("itemcf-swing", swing),
+    ];
     if args.json {
         println!("{}", report_json(args, &data, &split, &results, train_secs));
     } else {
@@ -208,6 +224,44 @@ fn dataset((config, events): &(CascadeConfig, Vec<Event>), args: &EvalArgs) -> D
         users,
         items,
     }
+}
+
+/// An item-CF index fed the training interactions (user and item indexes as ids), each
+/// user's items in their split order.
+fn item_cf_index(split: &Split) -> Arc<ItemCfIndex> {
+    let index = Arc::new(ItemCfIndex::new(
+        ItemCfConfig::default(),
+        EventTypes::default(),
+    ));
+    for (&user, items) in &split.train {
+        for &item in items {
+            let event = Event::new("", "rating", &user.to_string(), &item.to_string(), 0);
+            index.observe(0, &event);
+        }
+    }
+    index
+}
+
+/// The top `k` item-CF candidates for `user`, training items masked.
+fn item_cf_ranking(
+    index: &Arc<ItemCfIndex>,
+    measure: Similarity,
+    user: u32,
+    seen: &[u32],
+    k: usize,
+) -> Vec<u32> {
+    let recall = ItemCfRecall::new("itemcf", index.clone(), measure);
+    let request = RequestContext {
+        uid: user.to_string(),
+        ..RequestContext::default()
+    };
+    recall
+        .recall(&request, k + seen.len())
+        .into_iter()
+        .filter_map(|candidate| candidate.item_id.parse::<u32>().ok())
+        .filter(|item| seen.binary_search(item).is_err())
+        .take(k)
+        .collect()
 }
 
 /// Each training (user, item) pair once, with weight 1.
@@ -296,7 +350,7 @@ fn report_table(
     );
     let k = args.k;
     out.push_str(&format!(
-        "{:<12} {:>10} {:>10} {:>10}\n",
+        "{:<14} {:>10} {:>10} {:>10}\n",
         "source",
         format!("Recall@{k}"),
         format!("NDCG@{k}"),
@@ -304,7 +358,7 @@ fn report_table(
     ));
     for (name, m) in results {
         out.push_str(&format!(
-            "{:<12} {:>10.4} {:>10.4} {:>10.4}\n",
+            "{:<14} {:>10.4} {:>10.4} {:>10.4}\n",
             name, m.recall, m.ndcg, m.coverage
         ));
     }
