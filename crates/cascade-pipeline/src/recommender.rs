@@ -1,4 +1,5 @@
-//! The default pipeline: popular items the user has not interacted with.
+//! The fallback: popular items the user has not interacted with and that are in the catalogue,
+//! served when a scene fails and the user has no cached response.
 
 use std::sync::Arc;
 

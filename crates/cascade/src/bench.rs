@@ -1,4 +1,5 @@
-//! `cascade bench`: ingestion throughput of the store alone and through HTTP.
+//! `cascade bench`: ingestion throughput (store alone and through HTTP), ANN recall and speed,
+//! and the latency of a configured scene.
 
 use std::path::Path;
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! `cascade`: the command-line entry point (serve, import, demo, bench).
+//! `cascade`: the command-line entry point (serve, import, demo, eval, bench).
 
 mod bench;
 mod bench_ann;
@@ -60,7 +60,7 @@ enum Command {
     Import(import::ImportArgs),
     /// Imports the bundled goodbooks-10k data into a fresh data directory and serves it.
     Demo(demo::DemoArgs),
-    /// Measures ingestion throughput.
+    /// Benchmarks: ingestion, the ANN index, a configured scene.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
     /// Evaluates recall sources offline (popularity, ALS) on held-out interactions.
