@@ -24,6 +24,7 @@ use cascade_core::{Candidate, Event, EventObserver, EventTypes, RequestContext};
 use parking_lot::RwLock;
 
 use crate::als::IdMap;
+use crate::ranking::top_k;
 use crate::source::RecallSource;
 
 /// Item-CF settings.
@@ -277,21 +278,6 @@ fn shared_with_later_users(
         }
     }
     shared
-}
-
-/// The `k` highest-scoring `(id, score)` pairs, best first; ties broken by id for stable output.
-pub(crate) fn top_k<'a>(
-    scores: impl IntoIterator<Item = (&'a str, f64)>,
-    k: usize,
-) -> Vec<(&'a str, f64)> {
-    let mut all: Vec<(&str, f64)> = scores.into_iter().collect();
-    let order = |a: &(&str, f64), b: &(&str, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(b.0));
-    if all.len() > k {
-        all.select_nth_unstable_by(k, order);
-        all.truncate(k);
-    }
-    all.sort_unstable_by(order);
-    all
 }
 
 /// Item-CF as a recall source: one [`ItemCfIndex`] under one [`Similarity`].

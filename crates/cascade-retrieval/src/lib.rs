@@ -9,6 +9,7 @@ pub mod hybrid;
 pub mod itemcf;
 pub mod newest;
 pub mod popular;
+mod ranking;
 pub mod source;
 pub mod text;
 pub mod trending;

@@ -6,14 +6,14 @@
 //! (impressions) do not count.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cascade_core::config::PopularConf;
 use cascade_core::time::TimestampMs;
 use cascade_core::{Candidate, Event, EventObserver, EventTypes, RequestContext};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 
+use crate::ranking::{CachedRanking, Ranking, top_k};
 use crate::source::RecallSource;
 
 const BUCKET_MS: TimestampMs = 3_600_000;
@@ -31,18 +31,11 @@ struct Counts {
     version: u64,
 }
 
-struct Ranked {
-    items: Arc<Vec<(String, f64)>>,
-    version: u64,
-    computed_at: Instant,
-}
-
 /// Interaction counts over a trailing window, with a cached ranking.
 pub struct PopularIndex {
     counts: RwLock<Counts>,
-    ranked: Mutex<Ranked>,
+    ranked: CachedRanking,
     window_ms: TimestampMs,
-    refresh: Duration,
     types: EventTypes,
 }
 
@@ -51,48 +44,35 @@ impl PopularIndex {
     pub fn new(conf: &PopularConf, types: EventTypes) -> Self {
         Self {
             counts: RwLock::new(Counts::default()),
-            ranked: Mutex::new(Ranked {
-                items: Arc::new(Vec::new()),
-                version: 0,
-                computed_at: Instant::now(),
-            }),
+            ranked: CachedRanking::new(Duration::from_millis(conf.refresh_millis)),
             window_ms: (conf.window_hours as TimestampMs).saturating_mul(BUCKET_MS),
-            refresh: Duration::from_millis(conf.refresh_millis),
             types,
         }
     }
 
     /// The most popular items in the window, best first (at most 10,000). The list is
     /// recomputed when events arrived and the last computation is older than the refresh period.
-    pub fn ranked(&self) -> Arc<Vec<(String, f64)>> {
-        let mut ranked = self.ranked.lock();
+    pub fn ranked(&self) -> Ranking {
         let version = self.counts.read().version;
-        let stale = ranked.version != version
-            && (ranked.items.is_empty() || ranked.computed_at.elapsed() >= self.refresh);
-        if stale {
+        self.ranked.get(version, || {
             let counts = self.counts.read();
-            ranked.items = Arc::new(top(&counts.totals, RANKED_LEN));
-            ranked.version = counts.version;
-            ranked.computed_at = Instant::now();
-        }
-        ranked.items.clone()
+            let totals = counts
+                .totals
+                .iter()
+                .map(|(id, &count)| (id.as_str(), count));
+            let top = top_k(totals, RANKED_LEN);
+            (
+                top.into_iter()
+                    .map(|(id, count)| (id.to_string(), count))
+                    .collect(),
+                counts.version,
+            )
+        })
     }
 
     fn window_start(&self, watermark: TimestampMs) -> TimestampMs {
         watermark.saturating_sub(self.window_ms)
     }
-}
-
-/// The `n` highest-scoring items, best first; ties broken by id for stable output.
-fn top(totals: &HashMap<String, f64>, n: usize) -> Vec<(String, f64)> {
-    let mut all: Vec<(&String, f64)> = totals.iter().map(|(id, &c)| (id, c)).collect();
-    let order = |a: &(&String, f64), b: &(&String, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(b.0));
-    if all.len() > n {
-        all.select_nth_unstable_by(n, order);
-        all.truncate(n);
-    }
-    all.sort_unstable_by(order);
-    all.into_iter().map(|(id, c)| (id.clone(), c)).collect()
 }
 
 impl EventObserver for PopularIndex {

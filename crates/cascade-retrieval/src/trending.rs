@@ -9,14 +9,13 @@
 
 use std::collections::HashMap;
 use std::f64::consts::LN_2;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cascade_core::time::TimestampMs;
 use cascade_core::{Candidate, Event, EventObserver, EventTypes, RequestContext};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 
-use crate::itemcf::top_k;
+use crate::ranking::{CachedRanking, Ranking, top_k};
 use crate::source::RecallSource;
 
 const HOUR_MS: f64 = 3_600_000.0;
@@ -48,20 +47,13 @@ struct Scores {
     version: u64,
 }
 
-struct Ranked {
-    items: Arc<Vec<(String, f64)>>,
-    version: u64,
-    computed_at: Instant,
-}
-
 /// Exponentially decayed interaction counts, with a cached ranking.
 pub struct TrendingIndex {
     name: String,
     half_life_ms: f64,
-    refresh: Duration,
     types: EventTypes,
     scores: RwLock<Scores>,
-    ranked: Mutex<Ranked>,
+    ranked: CachedRanking,
 }
 
 impl TrendingIndex {
@@ -78,18 +70,13 @@ impl TrendingIndex {
         Self {
             name: name.to_string(),
             half_life_ms: config.half_life_hours * HOUR_MS,
-            refresh: Duration::from_millis(config.refresh_millis),
             types,
             scores: RwLock::new(Scores {
                 log: HashMap::new(),
                 watermark: TimestampMs::MIN,
                 version: 0,
             }),
-            ranked: Mutex::new(Ranked {
-                items: Arc::new(Vec::new()),
-                version: 0,
-                computed_at: Instant::now(),
-            }),
+            ranked: CachedRanking::new(Duration::from_millis(config.refresh_millis)),
         }
     }
 
@@ -105,18 +92,12 @@ impl TrendingIndex {
     /// The most trending items, best first (at most 10,000), scored as of the newest event time
     /// seen when the list was computed. The list is recomputed when events arrived and the last
     /// computation is older than the refresh period.
-    pub fn ranked(&self) -> Arc<Vec<(String, f64)>> {
-        let mut ranked = self.ranked.lock();
+    pub fn ranked(&self) -> Ranking {
         let version = self.scores.read().version;
-        let stale = ranked.version != version
-            && (ranked.items.is_empty() || ranked.computed_at.elapsed() >= self.refresh);
-        if stale {
+        self.ranked.get(version, || {
             let scores = self.scores.read();
-            ranked.items = Arc::new(self.rank(&scores));
-            ranked.version = scores.version;
-            ranked.computed_at = Instant::now();
-        }
-        ranked.items.clone()
+            (self.rank(&scores), scores.version)
+        })
     }
 
     fn rank(&self, scores: &Scores) -> Vec<(String, f64)> {
