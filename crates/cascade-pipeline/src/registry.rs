@@ -193,11 +193,7 @@ impl Registry {
             })
         });
 
-        let (vectors, items, interactions) = (
-            deps.vectors.clone(),
-            deps.items.clone(),
-            deps.interactions.clone(),
-        );
+        let (vectors, interactions) = (deps.vectors.clone(), deps.interactions.clone());
         registry.register_recall("VectorRecall", move |conf| {
             let embedding: String = required(&conf.settings, "Embedding")?;
             let index = vectors.get(&embedding).cloned().ok_or_else(|| {
@@ -211,7 +207,6 @@ impl Registry {
             let source = VectorRecall::new(
                 &conf.name,
                 index,
-                items.clone(),
                 recent,
                 setting(&conf.settings, "HistoryItems")?.unwrap_or(20),
                 setting(&conf.settings, "Ef")?.unwrap_or(64),

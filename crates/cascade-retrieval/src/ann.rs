@@ -425,6 +425,17 @@ impl AnnIndex {
         self.keys.contains_key(item_id)
     }
 
+    /// The stored vector of an indexed item (normalised under cosine; at the stored
+    /// precision), or `None` when the item is not indexed.
+    pub fn vector(&self, item_id: &str) -> Option<Vec<f32>> {
+        let key = *self.keys.get(item_id)?;
+        let mut vector = vec![0.0f32; self.config.dimensions];
+        match self.graph.get(key, &mut vector) {
+            Ok(found) if found > 0 => Some(vector),
+            _ => None,
+        }
+    }
+
     /// The SIMD back-end the engine's distance kernels run on (for reports).
     pub fn hardware_acceleration(&self) -> String {
         self.graph.hardware_acceleration()

@@ -3,6 +3,7 @@
 //! and item-to-item neighbours for "similar items".
 
 use std::collections::HashSet;
+use std::path::Path;
 use std::sync::Arc;
 
 use cascade_core::{Candidate, Item, ItemObserver, RequestContext};
@@ -43,10 +44,20 @@ impl ItemVectors {
                 items.push(item);
             }
         })?;
-        Ok(Self {
-            index: RwLock::new(AnnIndex::build(config, &items)?),
-            embedding: embedding.to_string(),
-        })
+        Ok(Self::from_index(AnnIndex::build(config, &items)?))
+    }
+
+    /// Wraps an index (for example one read by [`AnnIndex::load`]).
+    pub fn from_index(index: AnnIndex) -> Self {
+        Self {
+            embedding: index.config().embedding.clone(),
+            index: RwLock::new(index),
+        }
+    }
+
+    /// Writes the index into `dir` (see [`AnnIndex::save`]).
+    pub fn save(&self, dir: &Path) -> Result<(), AnnError> {
+        self.index.read().save(dir)
     }
 
     /// The embedding this index covers.
@@ -63,6 +74,48 @@ impl ItemVectors {
         allow: impl Fn(&str) -> bool,
     ) -> Result<Vec<AnnHit>, AnnError> {
         self.index.read().search_filtered(query, k, ef, allow)
+    }
+
+    /// A profile of a user from their recent items (most recent first): the mean of the items'
+    /// vectors, weighted 1/(1+rank); `None` when none of them is indexed.
+    pub fn profile(&self, recent: &[String]) -> Option<Vec<f32>> {
+        let index = self.index.read();
+        let mut sum: Option<Vec<f32>> = None;
+        for (rank, id) in recent.iter().enumerate() {
+            let Some(vector) = index.vector(id) else {
+                continue;
+            };
+            let weight = 1.0 / (1.0 + rank as f32);
+            let sum = sum.get_or_insert_with(|| vec![0.0; vector.len()]);
+            for (total, x) in sum.iter_mut().zip(&vector) {
+                *total += weight * x;
+            }
+        }
+        sum
+    }
+
+    /// `ids` that are indexed, with their cosine similarity to `query`, most similar first.
+    pub fn rank<'a>(
+        &self,
+        query: &[f32],
+        ids: impl Iterator<Item = &'a str>,
+    ) -> Vec<(String, f32)> {
+        let index = self.index.read();
+        let norm = query
+            .iter()
+            .map(|x| x * x)
+            .sum::<f32>()
+            .sqrt()
+            .max(f32::MIN_POSITIVE);
+        let mut ranked: Vec<(String, f32)> = ids
+            .filter_map(|id| {
+                let vector = index.vector(id)?;
+                let dot: f32 = vector.iter().zip(query).map(|(a, b)| a * b).sum();
+                Some((id.to_string(), dot / norm))
+            })
+            .collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        ranked
     }
 
     /// The `k` items most similar to `item` (never `item` itself); empty when it has no vector.
@@ -101,7 +154,6 @@ pub type RecentItems = Arc<dyn Fn(&str, usize) -> Vec<String> + Send + Sync>;
 pub struct VectorRecall {
     name: String,
     vectors: Arc<ItemVectors>,
-    items: Arc<dyn ItemStore>,
     recent: RecentItems,
     history_items: usize,
     ef: usize,
@@ -112,7 +164,6 @@ impl VectorRecall {
     pub fn new(
         name: &str,
         vectors: Arc<ItemVectors>,
-        items: Arc<dyn ItemStore>,
         recent: RecentItems,
         history_items: usize,
         ef: usize,
@@ -120,29 +171,10 @@ impl VectorRecall {
         Self {
             name: name.to_string(),
             vectors,
-            items,
             recent,
             history_items,
             ef,
         }
-    }
-
-    fn user_vector(&self, recent: &[String]) -> Option<Vec<f32>> {
-        let mut sum: Option<Vec<f32>> = None;
-        for (rank, id) in recent.iter().enumerate() {
-            let Ok(Some(item)) = self.items.get_item(id) else {
-                continue;
-            };
-            let Some(vector) = item.embeddings.get(self.vectors.embedding()) else {
-                continue;
-            };
-            let weight = 1.0 / (1.0 + rank as f32);
-            let sum = sum.get_or_insert_with(|| vec![0.0; vector.len()]);
-            for (total, x) in sum.iter_mut().zip(vector) {
-                *total += weight * x;
-            }
-        }
-        sum
     }
 }
 
@@ -153,7 +185,7 @@ impl RecallSource for VectorRecall {
 
     fn recall(&self, request: &RequestContext, limit: usize) -> Vec<Candidate> {
         let recent = (self.recent)(&request.uid, self.history_items);
-        let Some(query) = self.user_vector(&recent) else {
+        let Some(query) = self.vectors.profile(&recent) else {
             return Vec::new();
         };
         let seen: HashSet<&str> = recent.iter().map(String::as_str).collect();
@@ -206,7 +238,7 @@ mod tests {
             "easterner" => vec!["east".to_string()],
             _ => Vec::new(),
         });
-        let recall = VectorRecall::new("vec", vectors.clone(), store.clone(), recent, 10, 32);
+        let recall = VectorRecall::new("vec", vectors.clone(), recent, 10, 32);
         let request = |uid: &str| RequestContext {
             uid: uid.into(),
             ..RequestContext::default()

@@ -2,15 +2,18 @@
 //! wired together; configuration reloads swap the engine without dropping requests.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cascade_core::config::{CascadeConfig, ConfigError};
 use cascade_core::{EventObserver, FieldType, Item, ItemObserver};
 use cascade_pipeline::spec::ensure_default_scene;
 use cascade_pipeline::{Deps, Engine, Recommender, Registry, Shared};
+use cascade_retrieval::persisted;
 use cascade_retrieval::text::{TextField, TextIndex, TextTokenizer};
 use cascade_retrieval::{
-    ItemCfConfig, ItemCfIndex, ItemVectors, PopularIndex, TrendingConfig, TrendingIndex,
+    IndexOrigin, ItemCfConfig, ItemCfIndex, ItemVectors, PopularIndex, TrendingConfig,
+    TrendingIndex,
 };
 use cascade_store::{EmbeddedStore, ItemStore, StoreError, Stores};
 use cascade_stream::{HistoryKind, StreamRuntime, UserHistory};
@@ -28,6 +31,11 @@ pub struct App {
     pub vectors: HashMap<String, Arc<ItemVectors>>,
     /// The full-text index, when some item field is searchable.
     pub text: Option<TextIndex>,
+    /// Each user's recent interactions, most recent first.
+    pub interactions: Arc<UserHistory>,
+    /// Each derived index, by name, and whether it was loaded as saved or built at start-up.
+    pub index_origins: Vec<(String, IndexOrigin)>,
+    data_dir: PathBuf,
     registry: Registry,
     shared: Arc<Shared>,
     engine: RwLock<Arc<Engine>>,
@@ -88,16 +96,27 @@ impl App {
         let fallback =
             Recommender::new(popular.clone(), interactions.clone(), stores.items.clone());
         let shared = Arc::new(Shared::new(&config, stores.items.clone(), fallback));
+        let data_dir = config.storage_conf.data_dir.clone();
+        let mut index_origins = Vec::new();
         let mut vectors = HashMap::new();
         for (embedding, &dimensions) in &config.item_schema.embeddings {
-            let index = ItemVectors::build(&*stores.items, embedding, dimensions)
-                .map_err(|e| AppError::Index(format!("embedding `{embedding}`: {e}")))?;
+            let dir = vector_dir(&data_dir, embedding);
+            let (index, origin) =
+                persisted::open_vectors(&dir, &*stores.items, embedding, dimensions)
+                    .map_err(|e| AppError::Index(format!("embedding `{embedding}`: {e}")))?;
+            index_origins.push((format!("ann:{embedding}"), origin));
             vectors.insert(embedding.clone(), Arc::new(index));
         }
-        let text = open_text_index(&config, &*stores.items)?;
+        let text = open_text_index(&config, &*stores.items)?.map(|(index, origin)| {
+            index_origins.push(("text".to_string(), origin));
+            index
+        });
+        for (index, origin) in &index_origins {
+            tracing::info!(index, ?origin, "index opened");
+        }
         let mut registry = Registry::with_builtins(Deps {
             popular,
-            interactions,
+            interactions: interactions.clone(),
             exposures,
             items: stores.items.clone(),
             vectors: vectors.clone(),
@@ -112,6 +131,9 @@ impl App {
             startup_events,
             vectors,
             text,
+            interactions,
+            index_origins,
+            data_dir,
             registry,
             shared,
             engine: RwLock::new(Arc::new(engine)),
@@ -163,6 +185,25 @@ impl App {
         self.engine().item_deleted(id);
     }
 
+    /// Saves the derived indexes so that the next start loads them instead of building them.
+    /// Call it once no item write can arrive any more (after the server has stopped): the
+    /// saved indexes are stamped with the catalogue version they reflect.
+    pub fn persist_indexes(&self) -> Result<(), AppError> {
+        let version = self.stores.items.catalogue_version()?;
+        let failed =
+            |what: &str, e: &dyn std::fmt::Display| AppError::Index(format!("{what}: {e}"));
+        for (embedding, index) in &self.vectors {
+            let dir = vector_dir(&self.data_dir, embedding);
+            index.save(&dir).map_err(|e| failed(embedding, &e))?;
+            persisted::seal(&dir, version).map_err(|e| failed(embedding, &e))?;
+        }
+        if let Some(text) = &self.text {
+            text.commit().map_err(|e| failed("text", &e))?;
+            persisted::seal(&text_dir(&self.data_dir), version).map_err(|e| failed("text", &e))?;
+        }
+        Ok(())
+    }
+
     /// Whether the event log has been replayed into the derived state.
     pub fn is_ready(&self) -> bool {
         *self.stream.applied().borrow() >= self.startup_events
@@ -194,27 +235,29 @@ fn text_fields(config: &CascadeConfig) -> Vec<TextField> {
         .collect()
 }
 
-/// Opens the persisted text index in `<data dir>/text`, building it from the catalogue when it
-/// is empty and the catalogue is not.
+/// Where the ANN index of `embedding` is saved.
+fn vector_dir(data_dir: &Path, embedding: &str) -> PathBuf {
+    data_dir.join("ann").join(embedding)
+}
+
+/// Where the text index lives.
+fn text_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("text")
+}
+
+/// Opens the persisted text index, or builds it from the catalogue when the saved one is not
+/// current; `None` when no field is searchable.
 fn open_text_index(
     config: &CascadeConfig,
     items: &dyn ItemStore,
-) -> Result<Option<TextIndex>, AppError> {
+) -> Result<Option<(TextIndex, IndexOrigin)>, AppError> {
     let fields = text_fields(config);
     if fields.is_empty() {
         return Ok(None);
     }
-    let dir = config.storage_conf.data_dir.join("text");
-    let index =
-        TextIndex::open(&dir, &fields).map_err(|e| AppError::Index(format!("text index: {e}")))?;
-    if index.is_empty() && items.item_count()? > 0 {
-        let mut all = Vec::new();
-        items.scan_items(&mut |item| all.push(item))?;
-        index
-            .build(all.into_iter())
-            .map_err(|e| AppError::Index(format!("text index: {e}")))?;
-    }
-    Ok(Some(index))
+    persisted::open_text(&text_dir(&config.storage_conf.data_dir), &fields, items)
+        .map(Some)
+        .map_err(|e| AppError::Index(format!("text index: {e}")))
 }
 
 /// Rebuilds the swing similarities every `seconds` (0: never) on a background thread that ends

@@ -1,14 +1,17 @@
 //! The HTTP API in process: ingestion (including every kind of bad input), records,
 //! recommendations and metrics.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use cascade_core::config::CascadeConfig;
+use cascade_retrieval::IndexOrigin;
 use cascade_server::App;
 use cascade_server::serve::router;
+use cascade_store::{EmbeddedStore, ItemStore};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -40,6 +43,27 @@ impl TestServer {
             app,
             _dir: dir,
         }
+    }
+
+    /// Stops as `cascade serve` does (saving the indexes), runs `offline` on the data
+    /// directory while no server holds it, and starts again on the same data.
+    fn restart(self, offline: impl FnOnce(&std::path::Path)) -> Self {
+        let config = (*self.app.config()).clone();
+        self.app.persist_indexes().unwrap();
+        let Self { app, router, _dir } = self;
+        drop(router);
+        drop(app);
+        offline(_dir.path());
+        let app = App::open(config).unwrap();
+        Self {
+            router: cascade_server::serve::router(app.clone()),
+            app,
+            _dir,
+        }
+    }
+
+    fn index_origins(&self) -> Vec<IndexOrigin> {
+        self.app.index_origins.iter().map(|(_, o)| *o).collect()
     }
 
     async fn send(
@@ -900,4 +924,173 @@ async fn bad_search_requests_are_named() {
             .await;
         assert_eq!(status, StatusCode::OK, "{weird}: {answer}");
     }
+}
+
+#[tokio::test]
+async fn a_restart_serves_the_same_results_without_rebuilding_the_indexes() {
+    let server = search_server();
+    assert_eq!(
+        server.index_origins(),
+        [IndexOrigin::Built, IndexOrigin::Built]
+    );
+    for (id, title, v) in [
+        (
+            "hp",
+            "Harry Potter and the Philosopher's Stone",
+            [1.0, 0.0, 0.0],
+        ),
+        ("hobbit", "The Hobbit", [0.0, 1.0, 0.0]),
+        ("lotr", "The Lord of the Rings", [0.1, 0.9, 0.0]),
+        ("dune", "Dune", [0.0, 0.2, 0.8]),
+    ] {
+        let body = json!({"fields": {"title": title}, "embeddings": {"v": v}});
+        let uri = format!("/api/items/{id}");
+        let (status, answer) = server
+            .send(
+                Method::PUT,
+                &uri,
+                "application/json",
+                body.to_string().into_bytes(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+    }
+    server
+        .send(Method::DELETE, "/api/items/hp", "", vec![])
+        .await;
+    let queries = [
+        json!({"query": "the lord of the rings", "size": 3}),
+        json!({"vector": [0.0, 1.0, 0.1], "size": 3}),
+        json!({"query": "harry potter"}),
+    ];
+    let mut before = Vec::new();
+    for query in &queries {
+        before.push(search(&server, query.clone()).await.1);
+    }
+    let (_, similar_before) = server
+        .send(Method::GET, "/api/items/hobbit/similar", "", vec![])
+        .await;
+    assert_eq!(before[0][0], "lotr");
+    assert!(
+        before[2].is_empty(),
+        "the deleted item stays deleted: {:?}",
+        before[2]
+    );
+
+    let server = server.restart(|_| {});
+    assert_eq!(
+        server.index_origins(),
+        [IndexOrigin::Loaded, IndexOrigin::Loaded],
+        "nothing changed the catalogue, so both indexes are loaded as saved"
+    );
+    for (query, expected) in queries.iter().zip(&before) {
+        assert_eq!(&search(&server, query.clone()).await.1, expected, "{query}");
+    }
+    let (_, similar_after) = server
+        .send(Method::GET, "/api/items/hobbit/similar", "", vec![])
+        .await;
+    assert_eq!(similar_after, similar_before);
+
+    // An import while no server runs changes the catalogue: the saved indexes are outdated.
+    let server = server.restart(|dir| {
+        let store = EmbeddedStore::open(dir).unwrap();
+        let item = cascade_core::Item {
+            id: "silmarillion".into(),
+            fields: [(
+                "title".to_string(),
+                cascade_core::FieldValue::Text("The Silmarillion".into()),
+            )]
+            .into(),
+            embeddings: [("v".to_string(), vec![0.0, 1.0, 0.05])].into(),
+        };
+        store.upsert_items(&[item]).unwrap();
+    });
+    assert_eq!(
+        server.index_origins(),
+        [IndexOrigin::Built, IndexOrigin::Built]
+    );
+    let (_, ids, _) = search(&server, json!({"query": "silmarillion"})).await;
+    assert_eq!(ids, ["silmarillion"]);
+    let (_, ids, _) = search(&server, json!({"vector": [0.0, 1.0, 0.05], "size": 1})).await;
+    assert_eq!(ids, ["silmarillion"]);
+}
+
+#[tokio::test]
+async fn a_uid_personalises_search_towards_the_users_recent_items() {
+    let server = search_server();
+    for (id, title, v) in [
+        ("dragon", "Dragon", [1.0, 0.0, 0.0]),
+        ("tales", "Dragon Tales", [0.0, 1.0, 0.0]),
+        ("north", "The Dragon of the North Hills", [0.7, 0.7, 0.0]),
+        (
+            "river",
+            "The Dragon Who Lived by the River",
+            [0.6, 0.6, 0.2],
+        ),
+        (
+            "sea",
+            "A Dragon at Sea and Other Strange Stories",
+            [0.5, 0.5, 0.5],
+        ),
+        ("garden", "Gardening for Beginners", [0.0, 0.95, 0.05]),
+    ] {
+        let body = json!({"fields": {"title": title}, "embeddings": {"v": v}});
+        let uri = format!("/api/items/{id}");
+        let (status, answer) = server
+            .send(
+                Method::PUT,
+                &uri,
+                "application/json",
+                body.to_string().into_bytes(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+    }
+    let (status, _) = server
+        .events(json!([click("e1", "reader", "garden", 1)]))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    server.app.stream.wait_applied(1).await;
+
+    let query = json!({"query": "dragon", "size": 5});
+    let (_, plain, _) = search(&server, query.clone()).await;
+    assert_eq!(
+        plain[0], "dragon",
+        "the shortest matching title wins on text alone"
+    );
+    let (_, stranger, _) = search(
+        &server,
+        json!({"query": "dragon", "size": 5, "uid": "stranger"}),
+    )
+    .await;
+    assert_eq!(
+        stranger, plain,
+        "a user without history gets the plain ranking"
+    );
+
+    let (status, personal, answer) = search(
+        &server,
+        json!({"query": "dragon", "size": 5, "uid": "reader"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(
+        personal[0], "tales",
+        "closest to what the reader read: {answer}"
+    );
+    assert!(answer["items"][0]["personal_score"].as_f64().unwrap() > 0.9);
+    assert_eq!(
+        personal.iter().collect::<HashSet<_>>(),
+        plain.iter().collect::<HashSet<_>>(),
+        "personalisation reorders the hits, it adds none"
+    );
+
+    let (status, answer) = server
+        .post(
+            "/api/search",
+            &json!({"query": "dragon", "uid": "reader", "personal_weight": 2}).to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer["details"][0]["field"], "personal_weight");
 }

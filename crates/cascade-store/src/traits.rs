@@ -22,6 +22,9 @@ pub trait ItemStore: Send + Sync {
     fn item_count(&self) -> Result<u64, StoreError>;
     /// Visits every item in id order.
     fn scan_items(&self, visit: &mut dyn FnMut(Item)) -> Result<(), StoreError>;
+    /// A number that changes with every item write or delete, by any process: an index
+    /// persisted together with the version it reflects is current while the two agree.
+    fn catalogue_version(&self) -> Result<u64, StoreError>;
 }
 
 /// Users by id.

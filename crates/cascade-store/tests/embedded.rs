@@ -132,6 +132,38 @@ fn items_and_users_round_trip_and_delete() {
 }
 
 #[test]
+fn the_catalogue_version_moves_with_every_item_change_and_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let item = Item {
+        id: "1".into(),
+        fields: Default::default(),
+        embeddings: Default::default(),
+    };
+    {
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(store.catalogue_version().unwrap(), 0);
+        store.upsert_items(std::slice::from_ref(&item)).unwrap();
+        store.upsert_items(std::slice::from_ref(&item)).unwrap();
+        assert_eq!(store.catalogue_version().unwrap(), 2);
+        assert!(!store.delete_item("absent").unwrap());
+        let user = User {
+            id: "u".into(),
+            attributes: Default::default(),
+        };
+        store.upsert_users(&[user]).unwrap();
+        assert_eq!(
+            store.catalogue_version().unwrap(),
+            2,
+            "neither a no-op delete nor a user write changes the catalogue"
+        );
+        assert!(store.delete_item("1").unwrap());
+        assert_eq!(store.catalogue_version().unwrap(), 3);
+    }
+    let reopened = EmbeddedStore::open(dir.path()).unwrap();
+    assert_eq!(reopened.catalogue_version().unwrap(), 3);
+}
+
+#[test]
 fn a_second_process_handle_is_refused_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let _first = EmbeddedStore::open(dir.path()).unwrap();

@@ -1,4 +1,5 @@
-//! `cascade serve`: open the data directory, bind, serve until Ctrl-C or SIGTERM.
+//! `cascade serve`: open the data directory, bind, serve until Ctrl-C or SIGTERM, then save the
+//! derived indexes for the next start.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -44,6 +45,8 @@ pub async fn serve(
         println!("{}", banner.replace("{addr}", &addr.to_string()));
     }
     running.await.context("the server task")??;
+    app.persist_indexes()
+        .context("saving the indexes (the next start rebuilds them)")?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! `POST /api/search`: BM25 text, nearest vectors, or both fused (reciprocal-rank or weighted
-//! score), with an item filter and excluded ids.
+//! score), with an item filter and excluded ids; with a `uid`, the hits are also ranked by
+//! their similarity to the user's recent items and that ranking is fused in.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use cascade_core::FieldError;
 use cascade_core::expr::Expr;
+use cascade_retrieval::ItemVectors;
 use cascade_retrieval::hybrid::{Fusion, RankedList, fuse};
 use serde::Deserialize;
 
@@ -40,7 +42,14 @@ struct SearchRequest {
     filter: Option<String>,
     #[serde(default)]
     exclude_ids: Vec<String>,
+    #[serde(default)]
+    uid: Option<String>,
+    #[serde(default)]
+    personal_weight: Option<f64>,
 }
+
+/// How many of the user's recent items make their profile.
+const PROFILE_ITEMS: usize = 20;
 
 fn bad(field: &str, reason: impl Into<String>) -> ApiError {
     ApiError::invalid(
@@ -97,6 +106,10 @@ pub async fn search(
     if !(0.0..=1.0).contains(&text_weight) {
         return Err(bad("text_weight", "must lie in [0, 1]"));
     }
+    let personal_weight = request.personal_weight.unwrap_or(0.3);
+    if !(0.0..=1.0).contains(&personal_weight) {
+        return Err(bad("personal_weight", "must lie in [0, 1]"));
+    }
     let filter = request
         .filter
         .as_deref()
@@ -138,22 +151,7 @@ pub async fn search(
         });
     }
     if let Some(vector) = &request.vector {
-        let embedding = match (&request.embedding, app.vectors.len()) {
-            (Some(name), _) => name.clone(),
-            (None, 1) => app.vectors.keys().next().cloned().unwrap_or_default(),
-            (None, _) => {
-                return Err(bad(
-                    "embedding",
-                    "is required with `vector` unless the schema declares exactly one",
-                ));
-            }
-        };
-        let index = app.vectors.get(&embedding).ok_or_else(|| {
-            bad(
-                "embedding",
-                format!("`{embedding}` is not declared in ItemSchema.Embeddings"),
-            )
-        })?;
+        let index = vector_index(&app, request.embedding.as_deref(), "vector")?;
         let hits = index
             .nearest(vector, depth, 64.max(depth), allow)
             .map_err(|e| bad("vector", e.to_string()))?;
@@ -165,6 +163,24 @@ pub async fn search(
                 .map(|h| (h.item_id, f64::from(h.score)))
                 .collect(),
         });
+    }
+    if let Some(uid) = &request.uid {
+        let index = vector_index(&app, request.embedding.as_deref(), "uid")?;
+        if let Some(profile) = index.profile(&app.interactions.recent(uid, PROFILE_ITEMS)) {
+            let found: HashSet<&str> = lists
+                .iter()
+                .flat_map(|list| list.hits.iter().map(|(id, _)| id.as_str()))
+                .collect();
+            lists.push(RankedList {
+                name: "personal",
+                weight: personal_weight,
+                hits: index
+                    .rank(&profile, found.into_iter())
+                    .into_iter()
+                    .map(|(id, score)| (id, f64::from(score)))
+                    .collect(),
+            });
+        }
     }
     let items: Vec<serde_json::Value> = fuse(&lists, fusion, size)
         .into_iter()
@@ -179,4 +195,35 @@ pub async fn search(
     Ok(Json(
         serde_json::json!({"code": 200, "msg": "success", "size": items.len(), "items": items}),
     ))
+}
+
+/// The ANN index of `embedding`, or of the only declared embedding when none is named;
+/// `field` is the request field that needs it.
+fn vector_index<'a>(
+    app: &'a App,
+    embedding: Option<&str>,
+    field: &str,
+) -> Result<&'a Arc<ItemVectors>, ApiError> {
+    let name = match (embedding, app.vectors.len()) {
+        (Some(name), _) => name,
+        (None, 1) => app.vectors.keys().next().map_or("", String::as_str),
+        (None, 0) => {
+            return Err(bad(
+                field,
+                "needs an item embedding; ItemSchema.Embeddings declares none",
+            ));
+        }
+        (None, _) => {
+            return Err(bad(
+                "embedding",
+                format!("is required with `{field}` unless the schema declares exactly one"),
+            ));
+        }
+    };
+    app.vectors.get(name).ok_or_else(|| {
+        bad(
+            "embedding",
+            format!("`{name}` is not declared in ItemSchema.Embeddings"),
+        )
+    })
 }

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use crate::error::StoreError;
 use crate::traits::{AppendTicket, EventLog, ItemStore, LoggedEvent, Stores, UserStore};
 use event_writer::EventWriter;
+use records::Records;
 
 /// Events by log position, JSON-encoded.
 pub(crate) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
@@ -22,8 +23,16 @@ pub(crate) const EVENTS_BY_TIME: TableDefinition<(i64, u64), ()> =
     TableDefinition::new("events_by_time");
 /// Dedup index: event id → position.
 pub(crate) const EVENT_IDS: TableDefinition<&str, u64> = TableDefinition::new("event_ids");
-const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
-const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+/// Items by id; every write increments the catalogue version.
+const ITEMS: Records = Records {
+    table: TableDefinition::new("items"),
+    version: Some("catalogue"),
+};
+/// Users by id.
+const USERS: Records = Records {
+    table: TableDefinition::new("users"),
+    version: None,
+};
 
 /// The name of the database file inside the data directory.
 pub const DATABASE_FILE: &str = "cascade.redb";
@@ -71,8 +80,9 @@ fn create_tables(db: &Database) -> Result<(), StoreError> {
     txn.open_table(EVENTS_BY_TIME)
         .map_err(StoreError::database)?;
     txn.open_table(EVENT_IDS).map_err(StoreError::database)?;
-    txn.open_table(ITEMS).map_err(StoreError::database)?;
-    txn.open_table(USERS).map_err(StoreError::database)?;
+    txn.open_table(ITEMS.table).map_err(StoreError::database)?;
+    txn.open_table(USERS.table).map_err(StoreError::database)?;
+    records::create_tables(&txn)?;
     txn.commit().map_err(StoreError::database)
 }
 
@@ -101,11 +111,11 @@ impl ItemStore for EmbeddedStore {
     }
 
     fn get_item(&self, id: &str) -> Result<Option<Item>, StoreError> {
-        records::get(&self.db, ITEMS, id)
+        records::get(&self.db, ITEMS.table, id)
     }
 
     fn contains_item(&self, id: &str) -> Result<bool, StoreError> {
-        records::contains(&self.db, ITEMS, id)
+        records::contains(&self.db, ITEMS.table, id)
     }
 
     fn delete_item(&self, id: &str) -> Result<bool, StoreError> {
@@ -113,11 +123,15 @@ impl ItemStore for EmbeddedStore {
     }
 
     fn item_count(&self) -> Result<u64, StoreError> {
-        records::count(&self.db, ITEMS)
+        records::count(&self.db, ITEMS.table)
     }
 
     fn scan_items(&self, visit: &mut dyn FnMut(Item)) -> Result<(), StoreError> {
-        records::scan(&self.db, ITEMS, visit)
+        records::scan(&self.db, ITEMS.table, visit)
+    }
+
+    fn catalogue_version(&self) -> Result<u64, StoreError> {
+        records::version(&self.db, "catalogue")
     }
 }
 
@@ -131,7 +145,7 @@ impl UserStore for EmbeddedStore {
     }
 
     fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {
-        records::get(&self.db, USERS, id)
+        records::get(&self.db, USERS.table, id)
     }
 
     fn delete_user(&self, id: &str) -> Result<bool, StoreError> {

@@ -1,6 +1,9 @@
 //! Records stored by id as JSON: the shared mechanics of the item and user tables.
 
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+    WriteTransaction,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -8,16 +11,62 @@ use crate::error::StoreError;
 
 type Table = TableDefinition<'static, &'static str, &'static [u8]>;
 
+/// Counters kept beside the records, by name.
+const VERSIONS: TableDefinition<&str, u64> = TableDefinition::new("versions");
+
+/// A record table, and the counter (in [`VERSIONS`]) that every change to it increments, if any.
+#[derive(Clone, Copy)]
+pub(super) struct Records {
+    /// The table.
+    pub table: Table,
+    /// The counter's name; `None` for tables whose changes nobody tracks.
+    pub version: Option<&'static str>,
+}
+
+/// Creates the counter table.
+pub(super) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(VERSIONS).map_err(StoreError::database)?;
+    Ok(())
+}
+
+/// The counter's value: how many write transactions have changed the table.
+pub(super) fn version(db: &Database, name: &str) -> Result<u64, StoreError> {
+    let txn = db.begin_read().map_err(StoreError::database)?;
+    let table = txn.open_table(VERSIONS).map_err(StoreError::database)?;
+    Ok(table
+        .get(name)
+        .map_err(StoreError::database)?
+        .map_or(0, |v| v.value()))
+}
+
+/// Increments the counter of `records`, if it has one, inside `txn`.
+fn bump(txn: &WriteTransaction, records: Records) -> Result<(), StoreError> {
+    let Some(name) = records.version else {
+        return Ok(());
+    };
+    let mut table = txn.open_table(VERSIONS).map_err(StoreError::database)?;
+    let next = table
+        .get(name)
+        .map_err(StoreError::database)?
+        .map_or(0, |v| v.value())
+        + 1;
+    table.insert(name, next).map_err(StoreError::database)?;
+    Ok(())
+}
+
 /// Inserts or replaces records in one durable transaction.
 pub(super) fn upsert<'a, T: Serialize + 'a>(
     db: &Database,
-    table: Table,
-    records: impl Iterator<Item = (&'a str, &'a T)>,
+    records: Records,
+    rows: impl Iterator<Item = (&'a str, &'a T)>,
 ) -> Result<(), StoreError> {
     let txn = db.begin_write().map_err(StoreError::database)?;
+    bump(&txn, records)?;
     {
-        let mut table = txn.open_table(table).map_err(StoreError::database)?;
-        for (id, record) in records {
+        let mut table = txn
+            .open_table(records.table)
+            .map_err(StoreError::database)?;
+        for (id, record) in rows {
             let bytes = serde_json::to_vec(record).map_err(|e| StoreError::Corrupt {
                 key: id.to_owned(),
                 reason: e.to_string(),
@@ -59,12 +108,17 @@ pub(super) fn contains(db: &Database, table: Table, id: &str) -> Result<bool, St
 }
 
 /// Deletes the record with this id; `false` when there was none.
-pub(super) fn delete(db: &Database, table: Table, id: &str) -> Result<bool, StoreError> {
+pub(super) fn delete(db: &Database, records: Records, id: &str) -> Result<bool, StoreError> {
     let txn = db.begin_write().map_err(StoreError::database)?;
     let existed = {
-        let mut table = txn.open_table(table).map_err(StoreError::database)?;
+        let mut table = txn
+            .open_table(records.table)
+            .map_err(StoreError::database)?;
         table.remove(id).map_err(StoreError::database)?.is_some()
     };
+    if existed {
+        bump(&txn, records)?;
+    }
     txn.commit().map_err(StoreError::database)?;
     Ok(existed)
 }
