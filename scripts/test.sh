@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+# cascade-infer's tests need the real sentence-encoder model; quick once it is installed.
+bash scripts/install-model.sh
+
+bash scripts/start-redis.sh
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e

@@ -5,6 +5,7 @@
 
 pub mod als;
 pub mod ann;
+pub mod embed;
 pub mod hybrid;
 pub mod itemcf;
 pub mod newest;
@@ -18,6 +19,7 @@ pub mod vector;
 
 pub use als::{AlsConfig, AlsModel, AlsRecall};
 pub use ann::{AnnConfig, AnnError, AnnHit, AnnIndex, AnnMetric, AnnPrecision};
+pub use embed::{EmbedError, ItemEmbedder};
 pub use itemcf::{ItemCfConfig, ItemCfIndex, ItemCfRecall, Similarity};
 pub use newest::NewestItems;
 pub use persisted::IndexOrigin;

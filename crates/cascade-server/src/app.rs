@@ -12,12 +12,14 @@ use cascade_pipeline::{Deps, Engine, Recommender, Registry, Shared};
 use cascade_retrieval::persisted;
 use cascade_retrieval::text::{TextField, TextIndex, TextTokenizer};
 use cascade_retrieval::{
-    IndexOrigin, ItemCfConfig, ItemCfIndex, ItemVectors, PopularIndex, TrendingConfig,
-    TrendingIndex,
+    IndexOrigin, ItemCfConfig, ItemCfIndex, ItemEmbedder, ItemVectors, PopularIndex,
+    TrendingConfig, TrendingIndex,
 };
 use cascade_store::{EmbeddedStore, ItemStore, StoreError, Stores};
 use cascade_stream::{HistoryKind, StreamRuntime, UserHistory};
 use parking_lot::RwLock;
+
+use crate::backfill;
 
 /// Everything a request handler needs.
 pub struct App {
@@ -33,9 +35,13 @@ pub struct App {
     pub text: Option<TextIndex>,
     /// Each user's recent interactions, most recent first.
     pub interactions: Arc<UserHistory>,
+    /// The text encoder, when `TextEncoderConf` is set and the model loads.
+    pub embedder: Option<Arc<ItemEmbedder>>,
     /// Each derived index, by name, and whether it was loaded as saved or built at start-up.
     pub index_origins: Vec<(String, IndexOrigin)>,
     data_dir: PathBuf,
+    /// Set once background item writes must stop (before the indexes are saved).
+    item_writes_closed: parking_lot::Mutex<bool>,
     registry: Registry,
     shared: Arc<Shared>,
     engine: RwLock<Arc<Engine>>,
@@ -107,6 +113,7 @@ impl App {
             index_origins.push((format!("ann:{embedding}"), origin));
             vectors.insert(embedding.clone(), Arc::new(index));
         }
+        let embedder = load_embedder(&config);
         let text = open_text_index(&config, &*stores.items)?.map(|(index, origin)| {
             index_origins.push(("text".to_string(), origin));
             index
@@ -125,19 +132,23 @@ impl App {
         });
         extend(&mut registry);
         let engine = build_engine(config, &registry, &shared)?;
-        Ok(Arc::new(Self {
+        let app = Arc::new(Self {
             stores,
             stream,
             startup_events,
             vectors,
             text,
             interactions,
+            embedder,
             index_origins,
             data_dir,
+            item_writes_closed: parking_lot::Mutex::new(false),
             registry,
             shared,
             engine: RwLock::new(Arc::new(engine)),
-        }))
+        });
+        backfill::start(&app);
+        Ok(app)
     }
 
     /// The engine serving now; a request keeps the one it started with across a reload.
@@ -157,6 +168,25 @@ impl App {
         *self.engine.write() = Arc::new(engine);
         metrics::counter!("cascade_config_reloads_total").increment(1);
         Ok(())
+    }
+
+    /// Fills the text embedding of the items that have text but no vector, when the encoder
+    /// is on. An item the encoder fails on is left without the vector (logged and counted).
+    pub fn fill_embeddings(&self, items: &mut [Item]) {
+        let Some(embedder) = &self.embedder else {
+            return;
+        };
+        if let Err(error) = embedder.fill(items) {
+            metrics::counter!("cascade_text_encoder_failures_total").increment(1);
+            tracing::warn!(%error, items = items.len(), "items stored without their text embedding");
+        }
+    }
+
+    /// Runs a background item write unless item writes are closed (`None` then); the indexes
+    /// are not saved while it runs.
+    pub(crate) fn while_item_writes_open<T>(&self, write: impl FnOnce() -> T) -> Option<T> {
+        let closed = self.item_writes_closed.lock();
+        (!*closed).then(write)
     }
 
     /// Tells caches and indexes of a durable item write.
@@ -189,6 +219,7 @@ impl App {
     /// Call it once no item write can arrive any more (after the server has stopped): the
     /// saved indexes are stamped with the catalogue version they reflect.
     pub fn persist_indexes(&self) -> Result<(), AppError> {
+        *self.item_writes_closed.lock() = true;
         let version = self.stores.items.catalogue_version()?;
         let failed =
             |what: &str, e: &dyn std::fmt::Display| AppError::Index(format!("{what}: {e}"));
@@ -233,6 +264,29 @@ fn text_fields(config: &CascadeConfig) -> Vec<TextField> {
             TextField::new(name.clone(), tokenizer).with_boost(field.boost)
         })
         .collect()
+}
+
+/// The text encoder of `TextEncoderConf`; without the model it is off, with a message saying
+/// how to install it, and everything else works.
+fn load_embedder(config: &CascadeConfig) -> Option<Arc<ItemEmbedder>> {
+    let conf = config.text_encoder_conf.as_ref()?;
+    let declared = config
+        .item_schema
+        .embeddings
+        .get(&conf.embedding)
+        .copied()?;
+    match ItemEmbedder::load(conf, declared) {
+        Ok(embedder) => {
+            metrics::gauge!("cascade_text_encoder_enabled").set(1.0);
+            tracing::info!(embedding = %conf.embedding, "text encoder on");
+            Some(Arc::new(embedder))
+        }
+        Err(error) => {
+            metrics::gauge!("cascade_text_encoder_enabled").set(0.0);
+            tracing::warn!(%error, "text encoder off: items get no text embedding and search is text-only");
+            None
+        }
+    }
 }
 
 /// Where the ANN index of `embedding` is saved.

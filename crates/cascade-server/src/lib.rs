@@ -2,6 +2,7 @@
 //! Prometheus metrics. See docs/API.md for the routes and their error shapes.
 
 pub mod app;
+mod backfill;
 pub mod batch;
 pub mod error;
 pub mod metrics;

@@ -49,6 +49,19 @@ impl TestServer {
     /// directory while no server holds it, and starts again on the same data.
     fn restart(self, offline: impl FnOnce(&std::path::Path)) -> Self {
         let config = (*self.app.config()).clone();
+        self.restart_offline(config, offline)
+    }
+
+    /// Like [`restart`](Self::restart) with another configuration.
+    fn restart_with(self, config: CascadeConfig) -> Self {
+        self.restart_offline(config, |_| {})
+    }
+
+    fn restart_offline(
+        self,
+        config: CascadeConfig,
+        offline: impl FnOnce(&std::path::Path),
+    ) -> Self {
         self.app.persist_indexes().unwrap();
         let Self { app, router, _dir } = self;
         drop(router);
@@ -1093,4 +1106,136 @@ async fn a_uid_personalises_search_towards_the_users_recent_items() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(answer["details"][0]["field"], "personal_weight");
+}
+
+/// Books with text but no vectors, and the text encoder over their titles into `text`.
+fn semantic_server(model_dir: Option<&str>) -> TestServer {
+    TestServer::with_config(|c| {
+        c.item_schema
+            .fields
+            .insert("title".into(), cascade_core::FieldType::Text);
+        c.item_schema.embeddings.insert("text".into(), 384);
+        c.text_encoder_conf = Some(
+            serde_json::from_value(json!({
+                "Embedding": "text", "Fields": ["title"], "ModelDir": model_dir
+            }))
+            .unwrap(),
+        );
+    })
+}
+
+async fn put_title(server: &TestServer, id: &str, title: &str) -> Value {
+    let body = json!({"fields": {"title": title}});
+    let uri = format!("/api/items/{id}");
+    let (status, answer) = server
+        .send(
+            Method::PUT,
+            &uri,
+            "application/json",
+            body.to_string().into_bytes(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    answer
+}
+
+#[tokio::test]
+async fn the_text_encoder_embeds_items_and_queries_for_semantic_search() {
+    let model = cascade_infer::default_model_dir();
+    assert!(
+        model.join("model.safetensors").exists(),
+        "the text encoder model is missing from {}: run scripts/install-model.sh",
+        model.display()
+    );
+    let server = semantic_server(None);
+    assert!(server.app.embedder.is_some());
+    let stored = put_title(&server, "hp", "Harry Potter and the Philosopher's Stone").await;
+    assert_eq!(stored["embeddings"]["text"].as_array().unwrap().len(), 384);
+    put_title(&server, "cook", "Mastering the Art of French Cooking").await;
+    put_title(&server, "war", "A History of the Second World War").await;
+
+    // No word of the query is in any title: only the embedding can find the book.
+    let query = json!({"query": "young wizard learning magic", "size": 3});
+    let (status, ids, answer) = search(&server, query).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(ids[0], "hp", "{answer}");
+    let (_, ids, _) = search(
+        &server,
+        json!({"query": "young wizard learning magic", "semantic": false}),
+    )
+    .await;
+    assert!(!ids.contains(&"hp".to_string()), "text alone: {ids:?}");
+    let (_, ids, _) = search(
+        &server,
+        json!({"query": "recipes for the kitchen", "size": 1}),
+    )
+    .await;
+    assert_eq!(ids, ["cook"]);
+}
+
+#[tokio::test]
+async fn without_the_model_the_encoder_is_off_and_everything_else_works() {
+    let server = semantic_server(Some("/nonexistent/model"));
+    assert!(server.app.embedder.is_none());
+    let stored = put_title(&server, "hp", "Harry Potter and the Philosopher's Stone").await;
+    assert!(stored["embeddings"].get("text").is_none(), "{stored}");
+    let (status, ids, _) = search(&server, json!({"query": "harry potter"})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ids, ["hp"]);
+    let (status, answer) = server
+        .post(
+            "/api/search",
+            &json!({"query": "wizard", "semantic": true}).to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer["details"][0]["field"], "semantic");
+    assert!(
+        answer["details"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("install-model.sh"),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn items_stored_without_vectors_are_embedded_in_the_background() {
+    let server = semantic_server(Some("/nonexistent/model"));
+    put_title(&server, "hp", "Harry Potter and the Philosopher's Stone").await;
+    put_title(&server, "cook", "Mastering the Art of French Cooking").await;
+    // Restarted with the model: the server fills the missing vectors without being asked.
+    let mut config = (*server.app.config()).clone();
+    config.text_encoder_conf.as_mut().unwrap().model_dir = None;
+    let server = server.restart_with(config);
+    let query = server
+        .app
+        .embedder
+        .as_ref()
+        .expect("the encoder is on")
+        .query("wizard school")
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let ids = loop {
+        let (_, ids, _) = search(
+            &server,
+            json!({"vector": query, "embedding": "text", "size": 2}),
+        )
+        .await;
+        if ids.len() == 2 {
+            break ids;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not indexed after 60 s: {ids:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let stored = server.app.stores.items.get_item("hp").unwrap().unwrap();
+    assert_eq!(
+        stored.embeddings["text"].len(),
+        384,
+        "the vector is stored too"
+    );
+    assert_eq!(ids[0], "hp");
 }

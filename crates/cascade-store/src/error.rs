@@ -17,6 +17,9 @@ pub enum StoreError {
         /// What could not be decoded.
         reason: String,
     },
+    /// The Redis server refused a command or could not be reached.
+    #[error("redis error: {0}")]
+    Redis(String),
     /// The store is shutting down and takes no more writes.
     #[error("the store is closed")]
     Closed,

@@ -20,12 +20,22 @@ pub struct StreamRuntime {
 impl StreamRuntime {
     /// Starts following `log` from its beginning.
     pub fn start(log: Arc<dyn EventLog>, observers: Vec<Arc<dyn EventObserver>>) -> Self {
-        let (applied_tx, applied) = watch::channel(0);
+        Self::start_from(log, observers, 0)
+    }
+
+    /// Starts following `log` from position `from` (e.g. a checkpoint's): events before it are
+    /// not read; `applied` counts from `from`.
+    pub fn start_from(
+        log: Arc<dyn EventLog>,
+        observers: Vec<Arc<dyn EventObserver>>,
+        from: u64,
+    ) -> Self {
+        let (applied_tx, applied) = watch::channel(from);
         let (stop, stop_rx) = watch::channel(false);
         let thread = std::thread::Builder::new()
             .name("cascade-stream".into())
             .spawn(move || {
-                if let Err(error) = follow(&*log, &observers, &applied_tx, stop_rx) {
+                if let Err(error) = follow(&*log, &observers, &applied_tx, stop_rx, from) {
                     tracing::error!(%error, "the stream runtime stopped");
                 }
             })
@@ -37,7 +47,8 @@ impl StreamRuntime {
         }
     }
 
-    /// The number of log events applied so far.
+    /// The log position applied up to: the number of log events applied so far, plus the
+    /// position started from.
     pub fn applied(&self) -> watch::Receiver<u64> {
         self.applied.clone()
     }
@@ -63,12 +74,13 @@ fn follow(
     observers: &[Arc<dyn EventObserver>],
     applied: &watch::Sender<u64>,
     mut stop: watch::Receiver<bool>,
+    from: u64,
 ) -> Result<(), StoreError> {
     let waiter = tokio::runtime::Builder::new_current_thread()
         .build()
         .map_err(|e| StoreError::Database(format!("cannot start the stream waiter: {e}")))?;
     let mut durable = log.durable_len();
-    let mut position = 0u64;
+    let mut position = from;
     loop {
         let durable_len = *durable.borrow_and_update();
         while position < durable_len {

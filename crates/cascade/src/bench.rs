@@ -1,5 +1,5 @@
 //! `cascade bench`: ingestion throughput (store alone and through HTTP), ANN recall and speed,
-//! and the latency of a configured scene.
+//! the latency of a configured scene, and the text encoder's throughput.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -24,6 +24,8 @@ pub enum BenchCommand {
     Ann(crate::bench_ann::AnnBench),
     /// Runs a configured scene in process over a synthetic catalogue; reports p50/p99 latency.
     Pipeline(crate::bench_pipeline::PipelineBench),
+    /// Encodes book texts with the built-in text encoder; reports texts/s per batch size.
+    Encoder(crate::bench_encoder::EncoderBench),
 }
 
 /// `cascade bench store` arguments.
@@ -72,6 +74,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Pipeline(args) => {
             crate::runtime()?.block_on(crate::bench_pipeline::run(&args))
         }
+        BenchCommand::Encoder(args) => crate::bench_encoder::run(&args),
     }
 }
 

@@ -10,7 +10,8 @@ use crate::import::{self, Format, Kind, MappingArgs, Source};
 use crate::serve::{apply_listen, serve};
 
 const CONFIG: &str = include_str!("../../../config/goodbooks.jsonc");
-const BOOKS: &[u8] = include_bytes!("../../../data/goodbooks/books.csv");
+/// The bundled goodbooks books (CSV).
+pub const BOOKS: &[u8] = include_bytes!("../../../data/goodbooks/books.csv");
 const RATINGS: &[u8] = include_bytes!("../../../data/goodbooks/ratings.csv");
 const TO_READ: &[u8] = include_bytes!("../../../data/goodbooks/to_read.csv");
 /// The span the goodbooks events are spread over (see data/goodbooks/README.md).
@@ -98,6 +99,8 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let banner = "\ntry:\n  \
         curl -s -XPOST http://{addr}/api/recommend -d '{\"uid\": \"1225\", \"size\": 5}'\n  \
         curl -s http://{addr}/api/items/2\n  \
+        curl -s -XPOST http://{addr}/api/search -d '{\"query\": \"a boy wizard at a school of magic\", \"size\": 5}'\n  \
+        curl -s http://{addr}/api/items/2/similar\n  \
         curl -s -XPOST http://{addr}/api/events -d '[{\"event_id\": \"demo-1\", \"type\": \"click\", \"uid\": \"1225\", \"item_id\": \"2\"}]'\n  \
         curl -s http://{addr}/metrics | grep cascade_\n\
         (Ctrl-C stops the server; the data stays in the data directory.)";

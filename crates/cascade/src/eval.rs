@@ -1,8 +1,9 @@
 //! `cascade eval`: offline evaluation of recall sources on held-out interactions.
 //!
 //! Every interaction event (not exposure) is a positive. Each user's distinct items are split
-//! into training and test; the popularity baseline, ALS and item-CF are trained on the training part
-//! and rank every item for each test user, the user's training items masked; Recall@K,
+//! into training and test; the popularity baseline, ALS (ranked exactly, and through an HNSW
+//! index as vector recall serves it) and item-CF are trained on the training part and rank
+//! every item for each test user, the user's training items masked; Recall@K,
 //! NDCG@K and catalogue coverage measure the top K against the test part.
 
 use std::sync::Arc;
@@ -18,6 +19,8 @@ use cascade_retrieval::{ItemCfConfig, ItemCfIndex, ItemCfRecall, RecallSource, S
 use cascade_store::{EmbeddedStore, Stores};
 
 use crate::import::{self, Format};
+
+mod ann;
 
 /// Events read from the log per call.
 const PAGE: usize = 100_000;
@@ -145,6 +148,12 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             .collect()
     });
 
+    let als_index = ann::AlsAnn::build(&model, args.factors)?;
+    let als_ann = evaluate(&split, args.k, catalogue, |user, seen| {
+        let vector = model.user_vector(user).expect("a vector per user");
+        als_index.rank(vector, seen, args.k)
+    });
+
     let item_cf = item_cf_index(&split);
     let cosine = evaluate(&split, args.k, catalogue, |user, seen| {
         item_cf_ranking(&item_cf, Similarity::Cosine, user, seen, args.k)
@@ -157,6 +166,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let results = [
         ("popularity", popular),
         (als::ALS, als),
+        (ann::ALS_ANN, als_ann),
         ("itemcf-cosine", cosine),
         ("itemcf-swing", swing),
     ];

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_ann;
+mod bench_encoder;
 mod bench_pipeline;
 mod demo;
 mod eval;

@@ -2,6 +2,7 @@
 //! in the style of PAI-Rec's `RecommendConfig`.
 
 pub mod experiment;
+pub mod features;
 pub mod rec;
 pub mod references;
 mod service;
@@ -14,11 +15,12 @@ use serde::{Deserialize, Serialize};
 use crate::event::EventTypes;
 use crate::item::ItemSchema;
 pub use experiment::ExperimentConfs;
+pub use features::{FeatureStoreConf, WindowFeatureConf};
 pub use rec::RecommendSections;
 pub use references::ConfigIssue;
 pub use service::{
     EngineConf, HistoryConf, ItemCfConf, ListenConf, PopularConf, SearchConf, SearchField,
-    ServerConf, StorageConf, TrendingConf,
+    ServerConf, StorageConf, TextEncoderConf, TrendingConf,
 };
 
 /// Top-level keys of PAI-Rec configurations that name Alibaba Cloud services. Cascade keeps
@@ -104,6 +106,15 @@ pub struct CascadeConfig {
     /// Per-user interaction history.
     #[serde(default)]
     pub history_conf: HistoryConf,
+    /// The built-in text encoder; off when absent.
+    #[serde(default)]
+    pub text_encoder_conf: Option<TextEncoderConf>,
+    /// Windowed feature aggregations kept by the stream runtime.
+    #[serde(default)]
+    pub window_feature_confs: Vec<WindowFeatureConf>,
+    /// Where feature values are kept.
+    #[serde(default)]
+    pub feature_store_conf: FeatureStoreConf,
 }
 
 impl CascadeConfig {
@@ -128,6 +139,15 @@ impl CascadeConfig {
         let mut config: CascadeConfig = deserialize_with_path(rest)?;
         config.recommend = deserialize_with_path(recommend)?;
         let issues = references::check(&config);
+        let issues = [
+            issues,
+            features::check(
+                &config.window_feature_confs,
+                &config.feature_store_conf,
+                &config.event_conf,
+            ),
+        ]
+        .concat();
         if issues.is_empty() {
             Ok(config)
         } else {

@@ -100,10 +100,42 @@ pub fn check(config: &CascadeConfig) -> Vec<ConfigIssue> {
     checker.pipelines(config);
     checker.experiments(config);
     checker.engine(config);
+    checker.text_encoder(config);
     checker.issues
 }
 
 impl<'a> Checker<'a> {
+    /// The encoder's embedding and fields are declared in the item schema.
+    fn text_encoder(&mut self, config: &CascadeConfig) {
+        let Some(conf) = &config.text_encoder_conf else {
+            return;
+        };
+        let schema = &config.item_schema;
+        if !schema.embeddings.contains_key(&conf.embedding) {
+            self.issue(
+                "TextEncoderConf.Embedding",
+                format!(
+                    "`{}` is not declared in ItemSchema.Embeddings (declare it with 384 dimensions)",
+                    conf.embedding
+                ),
+            );
+        }
+        if conf.fields.is_empty() {
+            self.issue("TextEncoderConf.Fields", "names no field to embed");
+        }
+        for (i, field) in conf.fields.iter().enumerate() {
+            if !schema.fields.contains_key(field) && !schema.allow_undeclared_fields {
+                self.issue(
+                    format!("TextEncoderConf.Fields[{i}]"),
+                    format!("`{field}` is not declared in ItemSchema.Fields"),
+                );
+            }
+        }
+        if conf.batch_size == 0 {
+            self.issue("TextEncoderConf.BatchSize", "must be at least 1");
+        }
+    }
+
     fn issue(&mut self, path: impl Into<String>, reason: impl Into<String>) {
         self.issues.push(ConfigIssue {
             path: path.into(),

@@ -291,3 +291,26 @@ fn default_tokenizer() -> String {
 fn default_boost() -> f32 {
     1.0
 }
+
+/// The built-in text encoder (all-MiniLM-L6-v2): item text becomes a named embedding, and
+/// search queries are embedded into the same space.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct TextEncoderConf {
+    /// The item embedding it fills; declared in `ItemSchema.Embeddings` with the model's
+    /// dimension (384).
+    pub embedding: String,
+    /// The item fields whose text is embedded, joined in this order.
+    pub fields: Vec<String>,
+    /// The model directory; by default `$CASCADE_MODEL_DIR`, else
+    /// `~/.cache/cascade/models/all-MiniLM-L6-v2` (where `scripts/install-model.sh` puts it).
+    #[serde(default)]
+    pub model_dir: Option<std::path::PathBuf>,
+    /// Texts encoded per model call.
+    #[serde(default = "default_encoder_batch")]
+    pub batch_size: usize,
+}
+
+fn default_encoder_batch() -> usize {
+    32
+}

@@ -146,6 +146,12 @@ impl AlsModel {
         self.items.len() / self.config.factors
     }
 
+    /// The trained vector of item `item`, if the model knows the item.
+    pub fn item_vector(&self, item: u32) -> Option<&[f32]> {
+        let f = self.config.factors;
+        self.items.get(item as usize * f..(item as usize + 1) * f)
+    }
+
     /// The trained vector of user `user`, if the model knows the user.
     pub fn user_vector(&self, user: u32) -> Option<&[f32]> {
         let f = self.config.factors;

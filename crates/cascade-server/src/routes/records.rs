@@ -24,6 +24,9 @@ pub trait RecordKind: Send + Sync + 'static {
     /// Validates a JSON body for the record with id `id`.
     fn parse(app: &App, body: serde_json::Value, id: &str)
     -> Result<Self::Record, Vec<FieldError>>;
+    /// Fills what is derived from the record itself before it is stored (an item's text
+    /// embedding).
+    fn complete(_app: &App, _record: &mut Self::Record) {}
     /// Stores the record.
     fn put(app: &App, record: &Self::Record) -> Result<(), StoreError>;
     /// Reads the record with this id.
@@ -46,6 +49,9 @@ impl RecordKind for Items {
     const NAME: &'static str = "item";
     fn parse(app: &App, body: serde_json::Value, id: &str) -> Result<Item, Vec<FieldError>> {
         parse_item(body, &app.config().item_schema, Some(id))
+    }
+    fn complete(app: &App, record: &mut Item) {
+        app.fill_embeddings(std::slice::from_mut(record));
     }
     fn put(app: &App, record: &Item) -> Result<(), StoreError> {
         app.stores.items.upsert_items(std::slice::from_ref(record))
@@ -104,7 +110,7 @@ async fn blocking<T: Send + 'static>(
         .map_err(ApiError::from)
 }
 
-/// Creates or replaces the record; answers the stored record.
+/// Creates or replaces the record; answers the stored record (with derived fields).
 pub async fn put_record<K: RecordKind>(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
@@ -113,13 +119,13 @@ pub async fn put_record<K: RecordKind>(
     let body = read_body(body, app.config().server_conf.max_body_bytes)?;
     let value: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::invalid(format!("malformed JSON: {e}"), Vec::new()))?;
-    let record = K::parse(&app, value, &id)
+    let mut record = K::parse(&app, value, &id)
         .map_err(|errors| ApiError::invalid(format!("invalid {}", K::NAME), errors))?;
-    let json = K::to_json(&record);
-    blocking(&app, move |app| {
+    let json = blocking(&app, move |app| {
+        K::complete(app, &mut record);
         K::put(app, &record)?;
         K::written(app, &record);
-        Ok(())
+        Ok(K::to_json(&record))
     })
     .await?;
     Ok(Json(json))

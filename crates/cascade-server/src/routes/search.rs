@@ -1,6 +1,7 @@
 //! `POST /api/search`: BM25 text, nearest vectors, or both fused (reciprocal-rank or weighted
 //! score), with an item filter and excluded ids; with a `uid`, the hits are also ranked by
-//! their similarity to the user's recent items and that ranking is fused in.
+//! their similarity to the user's recent items and that ranking is fused in. When the text
+//! encoder is on, a text query is also embedded and searched as a vector (semantic search).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -46,6 +47,8 @@ struct SearchRequest {
     uid: Option<String>,
     #[serde(default)]
     personal_weight: Option<f64>,
+    #[serde(default)]
+    semantic: Option<bool>,
 }
 
 /// How many of the user's recent items make their profile.
@@ -150,8 +153,15 @@ pub async fn search(
                 .collect(),
         });
     }
-    if let Some(vector) = &request.vector {
-        let index = vector_index(&app, request.embedding.as_deref(), "vector")?;
+    let vector_query = match (&request.vector, query) {
+        (Some(vector), _) => Some((vector.clone(), request.embedding.clone())),
+        (None, Some(text)) => semantic_query(&app, text, request.semantic)
+            .await?
+            .map(|(vector, embedding)| (vector, Some(embedding))),
+        (None, None) => None,
+    };
+    if let Some((vector, embedding)) = &vector_query {
+        let index = vector_index(&app, embedding.as_deref(), "vector")?;
         let hits = index
             .nearest(vector, depth, 64.max(depth), allow)
             .map_err(|e| bad("vector", e.to_string()))?;
@@ -226,4 +236,33 @@ fn vector_index<'a>(
             format!("`{name}` is not declared in ItemSchema.Embeddings"),
         )
     })
+}
+
+/// The text query embedded by the text encoder, with the embedding it belongs to: by default
+/// whenever the encoder is on; `semantic: false` turns it off, `semantic: true` requires it.
+async fn semantic_query(
+    app: &Arc<App>,
+    text: &str,
+    semantic: Option<bool>,
+) -> Result<Option<(Vec<f32>, String)>, ApiError> {
+    let Some(embedder) = app.embedder.clone() else {
+        return match semantic {
+            Some(true) => Err(bad(
+                "semantic",
+                "the text encoder is off (TextEncoderConf unset or the model is not installed: \
+                 run scripts/install-model.sh)",
+            )),
+            _ => Ok(None),
+        };
+    };
+    if semantic == Some(false) {
+        return Ok(None);
+    }
+    let text = text.to_string();
+    let embedding = embedder.embedding().to_string();
+    let vector = tokio::task::spawn_blocking(move || embedder.query(&text))
+        .await
+        .map_err(internal)?
+        .map_err(internal)?;
+    Ok(Some((vector, embedding)))
 }

@@ -10,8 +10,9 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use cascade_core::config::CascadeConfig;
+use cascade_core::config::{CascadeConfig, TextEncoderConf};
 use cascade_core::time::{TimestampMs, parse_instant};
+use cascade_retrieval::ItemEmbedder;
 use cascade_store::{EmbeddedStore, Stores};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -110,17 +111,35 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
         open: Box::new(move || Ok(Box::new(File::open(&path)?))),
         size,
     };
-    let summary = import(
-        args.kind,
-        format,
-        source,
-        &args.mapping,
-        &config,
-        &stores,
-        true,
-    )?;
+    let embedder = match (&config.text_encoder_conf, args.kind) {
+        (Some(conf), Kind::Items) => load_embedder(conf, &config),
+        _ => None,
+    };
+    let destination = Destination {
+        config: &config,
+        stores: &stores,
+        embedder: embedder.as_ref(),
+    };
+    let summary = import_to(args.kind, format, source, &args.mapping, &destination, true)?;
     println!("{}", summary.report(&args.file.display().to_string()));
     Ok(())
+}
+
+/// The text encoder for an items import; without the model, a message and `None`: the items
+/// are stored without text vectors, and a server with the model fills them in the background.
+fn load_embedder(conf: &TextEncoderConf, config: &CascadeConfig) -> Option<ItemEmbedder> {
+    let declared = *config.item_schema.embeddings.get(&conf.embedding)?;
+    match ItemEmbedder::load(conf, declared) {
+        Ok(embedder) => Some(embedder),
+        Err(error) => {
+            eprintln!(
+                "text encoder off ({error}); items are stored without `{}` vectors, which a \
+                 server with the model computes in the background",
+                conf.embedding
+            );
+            None
+        }
+    }
 }
 
 fn format_of(path: &Path) -> Format {
@@ -160,7 +179,17 @@ impl Source {
     }
 }
 
-/// Imports one source into `stores`.
+/// Where imported records go.
+pub struct Destination<'a> {
+    /// The configuration the records are validated against.
+    pub config: &'a CascadeConfig,
+    /// The stores they are written to.
+    pub stores: &'a Stores,
+    /// The text encoder that embeds item text, if any.
+    pub embedder: Option<&'a ItemEmbedder>,
+}
+
+/// Imports one source into `stores`, without computing text embeddings.
 pub fn import(
     kind: Kind,
     format: Format,
@@ -170,6 +199,24 @@ pub fn import(
     stores: &Stores,
     show_progress: bool,
 ) -> anyhow::Result<Summary> {
+    let destination = Destination {
+        config,
+        stores,
+        embedder: None,
+    };
+    import_to(kind, format, source, mapping, &destination, show_progress)
+}
+
+/// Imports one source into `destination`.
+pub fn import_to(
+    kind: Kind,
+    format: Format,
+    source: Source,
+    mapping: &MappingArgs,
+    destination: &Destination<'_>,
+    show_progress: bool,
+) -> anyhow::Result<Summary> {
+    let config = destination.config;
     let progress = if show_progress {
         ProgressBar::new(source.size)
     } else {
@@ -185,7 +232,7 @@ pub fn import(
     progress.set_message(format!("importing {kind:?}").to_lowercase());
     let opened = (source.open)().context("opening the source")?;
     let reader = BufReader::with_capacity(1 << 20, progress.wrap_read(opened));
-    let mut sink = Sink::new(kind, config, stores);
+    let mut sink = Sink::new(kind, destination);
     match format {
         Format::Csv => {
             let rows = match mapping.timestamps {

@@ -4,9 +4,10 @@ use cascade_core::config::CascadeConfig;
 use cascade_core::time::now_ms;
 use cascade_core::validate::{parse_event, parse_item, parse_user};
 use cascade_core::{Event, FieldError, Item, User};
+use cascade_retrieval::ItemEmbedder;
 use cascade_store::Stores;
 
-use super::{Kind, Summary};
+use super::{Destination, Kind, Summary};
 
 const EVENT_BATCH: usize = 10_000;
 const RECORD_BATCH: usize = 2_000;
@@ -16,6 +17,7 @@ pub struct Sink<'a> {
     kind: Kind,
     config: &'a CascadeConfig,
     stores: &'a Stores,
+    embedder: Option<&'a ItemEmbedder>,
     now: i64,
     events: Vec<Event>,
     items: Vec<Item>,
@@ -25,11 +27,12 @@ pub struct Sink<'a> {
 
 impl<'a> Sink<'a> {
     /// A sink for records of `kind`.
-    pub fn new(kind: Kind, config: &'a CascadeConfig, stores: &'a Stores) -> Self {
+    pub fn new(kind: Kind, destination: &Destination<'a>) -> Self {
         Self {
             kind,
-            config,
-            stores,
+            config: destination.config,
+            stores: destination.stores,
+            embedder: destination.embedder,
             now: now_ms(),
             events: Vec::new(),
             items: Vec::new(),
@@ -88,6 +91,9 @@ impl<'a> Sink<'a> {
             self.summary.duplicates += outcome.duplicates.len() as u64;
         }
         if !self.items.is_empty() {
+            if let Some(embedder) = self.embedder {
+                self.summary.embedded += embedder.fill(&mut self.items)? as u64;
+            }
             self.stores.items.upsert_items(&self.items)?;
             self.summary.accepted += self.items.len() as u64;
             self.items.clear();

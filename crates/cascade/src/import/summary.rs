@@ -18,6 +18,8 @@ pub struct Summary {
     pub duplicates: u64,
     /// Rows refused.
     pub rejected: u64,
+    /// Items whose text embedding the import computed.
+    pub embedded: u64,
     /// Rejections per field.
     pub rejected_by_field: BTreeMap<String, u64>,
     /// The first rejections, as `line N: reason`.
@@ -47,6 +49,9 @@ impl Summary {
             "{what}: {} rows read, {} accepted, {} duplicates, {} rejected",
             self.read, self.accepted, self.duplicates, self.rejected
         );
+        if self.embedded > 0 {
+            out.push_str(&format!(", {} text embeddings computed", self.embedded));
+        }
         if self.rejected > 0 {
             out.push_str("\n  rejections by field:");
             for (field, count) in &self.rejected_by_field {

@@ -1,0 +1,104 @@
+//! Embeds, in the background, the catalogue items that have text but no text vector: items
+//! imported without the encoder (the demo, or before the model was installed), so that start-up
+//! never waits for the encoder.
+
+use std::sync::{Arc, Weak};
+
+use cascade_core::Item;
+use cascade_retrieval::ItemEmbedder;
+
+use crate::app::App;
+
+/// Items read, embedded and written per step.
+const STEP: usize = 256;
+
+/// Starts the backfill thread when the encoder is on; it ends when done or when the app goes.
+pub fn start(app: &Arc<App>) {
+    let Some(embedder) = app.embedder.clone() else {
+        return;
+    };
+    let app = Arc::downgrade(app);
+    let spawned = std::thread::Builder::new()
+        .name("cascade-embed".into())
+        .spawn(move || run(&app, &embedder));
+    if let Err(error) = spawned {
+        tracing::error!(%error, "cannot start the embedding backfill");
+    }
+}
+
+fn run(app: &Weak<App>, embedder: &ItemEmbedder) {
+    let Some(pending) = app.upgrade().map(|app| missing(&app, embedder)) else {
+        return;
+    };
+    if pending.is_empty() {
+        return;
+    }
+    tracing::info!(
+        items = pending.len(),
+        "embedding item text in the background"
+    );
+    let started = std::time::Instant::now();
+    let mut done = 0;
+    for ids in pending.chunks(STEP) {
+        let Some(app) = app.upgrade() else { return };
+        match step(&app, embedder, ids) {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(error) => tracing::warn!(%error, "embedding backfill step failed"),
+        }
+        done += ids.len();
+        metrics::gauge!("cascade_embedding_backlog").set((pending.len() - done) as f64);
+        tracing::info!(
+            done,
+            of = pending.len(),
+            seconds = started.elapsed().as_secs_f64(),
+            "embedding backfill in progress"
+        );
+    }
+}
+
+/// The ids of the items that need a vector.
+fn missing(app: &App, embedder: &ItemEmbedder) -> Vec<String> {
+    let mut ids = Vec::new();
+    let scanned = app.stores.items.scan_items(&mut |item| {
+        if embedder.needs_vector(&item) {
+            ids.push(item.id);
+        }
+    });
+    if let Err(error) = scanned {
+        tracing::warn!(%error, "cannot scan the catalogue for items to embed");
+    }
+    ids
+}
+
+/// Embeds one step of items and writes those that did not change meanwhile; `false` once item
+/// writes are closed.
+fn step(app: &App, embedder: &ItemEmbedder, ids: &[String]) -> Result<bool, String> {
+    let read = |id: &String| app.stores.items.get_item(id).ok().flatten();
+    let originals: Vec<Item> = ids
+        .iter()
+        .filter_map(read)
+        .filter(|item| embedder.needs_vector(item))
+        .collect();
+    let mut embedded = originals.clone();
+    embedder.fill(&mut embedded).map_err(|e| e.to_string())?;
+    app.while_item_writes_open(|| {
+        // An item written by a request meanwhile keeps that version.
+        let unchanged: Vec<Item> = embedded
+            .into_iter()
+            .zip(&originals)
+            .filter(|(item, original)| read(&item.id).as_ref() == Some(*original))
+            .map(|(item, _)| item)
+            .collect();
+        app.stores
+            .items
+            .upsert_items(&unchanged)
+            .map_err(|e| e.to_string())?;
+        for item in &unchanged {
+            app.item_upserted(item);
+        }
+        Ok(())
+    })
+    .transpose()
+    .map(|outcome| outcome.is_some())
+}
