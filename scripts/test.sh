@@ -12,6 +12,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 bash scripts/install-model.sh
 
 bash scripts/start-redis.sh
+# The Kafka tests' broker (tansu); the first run builds it (cached in ~/.cache/cascade).
+bash scripts/start-kafka.sh
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e

@@ -1,6 +1,10 @@
 //! Embeds, in the background, the catalogue items that have text but no text vector: items
 //! imported without the encoder (the demo, or before the model was installed), so that start-up
 //! never waits for the encoder.
+//!
+//! It starts once the server is ready and takes at most a quarter of the machine: after each
+//! small step it sleeps three times as long as the step took, so that requests keep their
+//! latency while it runs.
 
 use std::sync::{Arc, Weak};
 
@@ -10,7 +14,10 @@ use cascade_retrieval::ItemEmbedder;
 use crate::app::App;
 
 /// Items read, embedded and written per step.
-const STEP: usize = 256;
+const STEP: usize = 16;
+
+/// Idle time after a step, as a multiple of the step's duration.
+const IDLE_FACTOR: u32 = 3;
 
 /// Starts the backfill thread when the encoder is on; it ends when done or when the app goes.
 pub fn start(app: &Arc<App>) {
@@ -27,6 +34,13 @@ pub fn start(app: &Arc<App>) {
 }
 
 fn run(app: &Weak<App>, embedder: &ItemEmbedder) {
+    loop {
+        match app.upgrade() {
+            None => return,
+            Some(app) if app.is_ready() => break,
+            Some(_) => std::thread::sleep(std::time::Duration::from_millis(100)),
+        }
+    }
     let Some(pending) = app.upgrade().map(|app| missing(&app, embedder)) else {
         return;
     };
@@ -39,21 +53,27 @@ fn run(app: &Weak<App>, embedder: &ItemEmbedder) {
     );
     let started = std::time::Instant::now();
     let mut done = 0;
-    for ids in pending.chunks(STEP) {
-        let Some(app) = app.upgrade() else { return };
-        match step(&app, embedder, ids) {
-            Ok(true) => {}
-            Ok(false) => return,
-            Err(error) => tracing::warn!(%error, "embedding backfill step failed"),
+    for (i, ids) in pending.chunks(STEP).enumerate() {
+        let step_started = std::time::Instant::now();
+        {
+            let Some(app) = app.upgrade() else { return };
+            match step(&app, embedder, ids) {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(error) => tracing::warn!(%error, "embedding backfill step failed"),
+            }
         }
         done += ids.len();
         metrics::gauge!("cascade_embedding_backlog").set((pending.len() - done) as f64);
-        tracing::info!(
-            done,
-            of = pending.len(),
-            seconds = started.elapsed().as_secs_f64(),
-            "embedding backfill in progress"
-        );
+        if i % 64 == 0 || done == pending.len() {
+            tracing::info!(
+                done,
+                of = pending.len(),
+                seconds = started.elapsed().as_secs_f64(),
+                "embedding backfill in progress"
+            );
+        }
+        std::thread::sleep(step_started.elapsed() * IDLE_FACTOR);
     }
 }
 

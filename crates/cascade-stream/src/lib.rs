@@ -8,9 +8,11 @@
 //! [`EventObserver`]: cascade_core::EventObserver
 
 pub mod history;
+pub mod kafka;
 pub mod runtime;
 pub mod windows;
 
 pub use history::{HistoryKind, UserHistory};
+pub use kafka::{KafkaSink, KafkaSource};
 pub use runtime::StreamRuntime;
 pub use windows::{WindowFeature, WindowObserver};

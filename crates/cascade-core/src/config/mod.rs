@@ -3,6 +3,7 @@
 
 pub mod experiment;
 pub mod features;
+pub mod kafka;
 pub mod rec;
 pub mod references;
 mod service;
@@ -16,6 +17,7 @@ use crate::event::EventTypes;
 use crate::item::ItemSchema;
 pub use experiment::ExperimentConfs;
 pub use features::{FeatureStoreConf, WindowFeatureConf};
+pub use kafka::KafkaConf;
 pub use rec::RecommendSections;
 pub use references::ConfigIssue;
 pub use service::{
@@ -115,6 +117,9 @@ pub struct CascadeConfig {
     /// Where feature values are kept.
     #[serde(default)]
     pub feature_store_conf: FeatureStoreConf,
+    /// The shared Kafka event stream (distributed mode); off when absent.
+    #[serde(default)]
+    pub kafka_conf: Option<KafkaConf>,
 }
 
 impl CascadeConfig {
@@ -146,6 +151,7 @@ impl CascadeConfig {
                 &config.feature_store_conf,
                 &config.event_conf,
             ),
+            kafka::check(config.kafka_conf.as_ref()),
         ]
         .concat();
         if issues.is_empty() {
@@ -245,6 +251,20 @@ mod tests {
         assert!(config.event_conf.accepts("click"));
         assert!(!config.event_conf.accepts("rating"));
         assert_eq!(config.popular_conf, PopularConf::default());
+    }
+
+    #[test]
+    fn kafka_conf_is_a_known_section() {
+        let config = CascadeConfig::parse(
+            r#"{"KafkaConf": {"Brokers": "127.0.0.1:9092", "Topic": "events"}}"#,
+        )
+        .unwrap();
+        let kafka = config.kafka_conf.unwrap();
+        assert_eq!(kafka.group_id, "cascade");
+        assert_eq!(kafka.dead_letter_topic(), "events.dlq");
+        let error = CascadeConfig::parse(r#"{"KafkaConf": {"Brokers": "", "Topic": "events"}}"#)
+            .unwrap_err();
+        assert!(error.to_string().contains("KafkaConf.Brokers"), "{error}");
     }
 
     #[test]
