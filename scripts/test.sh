@@ -4,6 +4,8 @@
 # installs and starts them before the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Native build tools (CMake, libclang) that LightGBM needs.
+bash scripts/install-build-deps.sh
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -128,12 +128,15 @@ pub fn build_scorer(conf: &AlgoConf) -> Result<Box<dyn Scorer>, (String, String)
                 "a lookup model needs the Field to read".into(),
             )),
         },
-        "gbdt" | "onnx" => Err((
+        "gbdt" => Err((
             "Type".into(),
-            format!(
-                "`{}` models arrive with the ranking work; use linear or lookup",
-                conf.algo_type
-            ),
+            "`gbdt` models are not loaded from AlgoConfs yet (they need a feature source: \
+             see cascade_rank::gbdt::GbdtScorer::load); use linear or lookup"
+                .into(),
+        )),
+        "onnx" => Err((
+            "Type".into(),
+            "`onnx` models arrive with the ranking work; use linear or lookup".into(),
         )),
         other => Err((
             "Type".into(),

@@ -20,6 +20,7 @@ use cascade_stream::{HistoryKind, StreamRuntime, UserHistory};
 use parking_lot::RwLock;
 
 use crate::backfill;
+use crate::features::LiveFeatures;
 
 /// Everything a request handler needs.
 pub struct App {
@@ -39,6 +40,8 @@ pub struct App {
     pub embedder: Option<Arc<ItemEmbedder>>,
     /// Each derived index, by name, and whether it was loaded as saved or built at start-up.
     pub index_origins: Vec<(String, IndexOrigin)>,
+    /// The window features, when `WindowFeatureConfs` declares any.
+    pub features: Option<LiveFeatures>,
     data_dir: PathBuf,
     /// Set once background item writes must stop (before the indexes are saved).
     item_writes_closed: parking_lot::Mutex<bool>,
@@ -99,6 +102,7 @@ impl App {
             trending.clone(),
         ];
         let stream = StreamRuntime::start(stores.events.clone(), observers);
+        let features = LiveFeatures::start(&config, &stores).map_err(features_failed)?;
         let fallback =
             Recommender::new(popular.clone(), interactions.clone(), stores.items.clone());
         let shared = Arc::new(Shared::new(&config, stores.items.clone(), fallback));
@@ -141,6 +145,7 @@ impl App {
             interactions,
             embedder,
             index_origins,
+            features,
             data_dir,
             item_writes_closed: parking_lot::Mutex::new(false),
             registry,
@@ -199,6 +204,9 @@ impl App {
         {
             tracing::warn!(item = %item.id, %error, "text index not updated");
         }
+        if let Some(features) = &self.features {
+            features.item_written(&item.id);
+        }
         self.engine().item_upserted(item);
     }
 
@@ -212,13 +220,21 @@ impl App {
         {
             tracing::warn!(item = %id, %error, "text index not updated");
         }
+        if let Some(features) = &self.features {
+            features.item_written(id);
+        }
         self.engine().item_deleted(id);
     }
 
-    /// Saves the derived indexes so that the next start loads them instead of building them.
+    /// Saves the derived indexes so that the next start loads them instead of building them,
+    /// and checkpoints the window features so that the next start resumes after them.
     /// Call it once no item write can arrive any more (after the server has stopped): the
     /// saved indexes are stamped with the catalogue version they reflect.
     pub fn persist_indexes(&self) -> Result<(), AppError> {
+        if let Some(features) = &self.features {
+            let position = features.checkpoint().map_err(features_failed)?;
+            tracing::info!(position, "window features checkpointed");
+        }
         *self.item_writes_closed.lock() = true;
         let version = self.stores.items.catalogue_version()?;
         let failed =
@@ -235,9 +251,14 @@ impl App {
         Ok(())
     }
 
-    /// Whether the event log has been replayed into the derived state.
+    /// Whether the event log has been replayed into the derived state (and the window
+    /// features' values up to it are in the feature store).
     pub fn is_ready(&self) -> bool {
         *self.stream.applied().borrow() >= self.startup_events
+            && self
+                .features
+                .as_ref()
+                .is_none_or(|f| *f.visible().borrow() >= self.startup_events)
     }
 }
 
@@ -338,6 +359,11 @@ fn rebuild_swing_periodically(index: &Arc<ItemCfIndex>, seconds: u64) {
     if let Err(error) = spawned {
         tracing::error!(%error, "cannot start the swing rebuild thread");
     }
+}
+
+/// Window feature state is derived state, like an index.
+fn features_failed(error: cascade_stream::windows::WindowError) -> AppError {
+    AppError::Index(format!("window features: {error}"))
 }
 
 fn build_engine(

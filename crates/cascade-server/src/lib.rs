@@ -5,6 +5,7 @@ pub mod app;
 mod backfill;
 pub mod batch;
 pub mod error;
+pub mod features;
 pub mod metrics;
 pub mod routes;
 pub mod serve;

@@ -83,6 +83,7 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/api/recommend", post(routes::recommend::recommend))
         .route("/api/search", post(routes::search::search))
+        .route("/api/features", post(crate::features::route::read_features))
         .route("/api/rec/feed", post(routes::recommend::recommend))
         .route(
             "/api/items/{id}",

@@ -26,6 +26,8 @@ pub enum BenchCommand {
     Pipeline(crate::bench_pipeline::PipelineBench),
     /// Encodes book texts with the built-in text encoder; reports texts/s per batch size.
     Encoder(crate::bench_encoder::EncoderBench),
+    /// Window features on the stream: events/s with five features, and ack-to-visible latency.
+    Stream(crate::bench_stream::StreamBench),
 }
 
 /// `cascade bench store` arguments.
@@ -75,6 +77,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             crate::runtime()?.block_on(crate::bench_pipeline::run(&args))
         }
         BenchCommand::Encoder(args) => crate::bench_encoder::run(&args),
+        BenchCommand::Stream(args) => crate::bench_stream::run(&args),
     }
 }
 

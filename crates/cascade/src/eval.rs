@@ -21,6 +21,7 @@ use cascade_store::{EmbeddedStore, Stores};
 use crate::import::{self, Format};
 
 mod ann;
+mod rerank;
 
 /// Events read from the log per call.
 const PAGE: usize = 100_000;
@@ -76,6 +77,8 @@ pub struct EvalArgs {
     /// Prints the results as JSON instead of a table.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    rerank: rerank::RerankArgs,
 }
 
 impl EvalArgs {
@@ -163,20 +166,31 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         item_cf_ranking(&item_cf, Similarity::Swing, user, seen, args.k)
     });
 
-    let results = [
+    let mut results = vec![
         ("popularity", popular),
         (als::ALS, als),
         (ann::ALS_ANN, als_ann),
         ("itemcf-cosine", cosine),
         ("itemcf-swing", swing),
     ];
+    let reranked = rerank::run(args, &data, &split, &events.1, &model)?;
+    if let Some(report) = &reranked {
+        results.push((rerank::RERANKED, report.metrics));
+    }
     if args.json {
-        println!("{}", report_json(args, &data, &split, &results, train_secs));
+        let mut json = report_json(args, &data, &split, &results, train_secs);
+        if let Some(report) = &reranked {
+            json["rerank"] = report.to_json();
+        }
+        println!("{json}");
     } else {
         print!(
             "{}",
             report_table(args, &data, &split, &results, train_secs)
         );
+        if let Some(report) = &reranked {
+            print!("{}", report.summary());
+        }
     }
     Ok(())
 }

@@ -4,6 +4,7 @@ mod bench;
 mod bench_ann;
 mod bench_encoder;
 mod bench_pipeline;
+mod bench_stream;
 mod demo;
 mod eval;
 mod import;

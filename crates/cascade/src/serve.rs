@@ -40,6 +40,9 @@ pub async fn serve(
     println!("listening on http://{addr}");
     let running = tokio::spawn(server.run(shutdown_signal()));
     app.stream.wait_applied(app.startup_events).await;
+    if let Some(features) = &app.features {
+        features.wait_visible(app.startup_events).await;
+    }
     println!("ready: {} events replayed", app.startup_events);
     if let Some(banner) = banner {
         println!("{}", banner.replace("{addr}", &addr.to_string()));

@@ -23,7 +23,7 @@ mod select;
 mod session;
 mod windowing;
 
-pub use bench::{BENCH_FEATURES, Throughput, measure_throughput};
+pub use bench::{BENCH_FEATURES, Throughput, bench_events, measure_throughput};
 pub use build::build;
 pub use feature::WindowFeature;
 pub use observer::{CHECKPOINT_NAME, WindowError, WindowObserver};

@@ -1,0 +1,157 @@
+//! The user side of the features: what a user's history says about them.
+
+use std::collections::HashMap;
+
+use cascade_core::{FieldValue, Item};
+
+use super::text;
+
+/// A summary of one user's history, built from the items they interacted with: how active
+/// they are, which values of each keyword field (authors) and which words and series of each
+/// text field (titles) recur, and the mean of each numeric field.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserProfile {
+    activity: usize,
+    /// field → value → history items with that value
+    keywords: HashMap<String, HashMap<String, u32>>,
+    /// field → word → history items whose field holds that word
+    tokens: HashMap<String, HashMap<String, u32>>,
+    /// field → series → history items of that series
+    series: HashMap<String, HashMap<String, u32>>,
+    /// field → (sum, sum of ln(1 + max(x, 0)), count)
+    numeric: HashMap<String, (f64, f64, u32)>,
+}
+
+impl UserProfile {
+    /// The profile of a history, one entry per interacted item: the item when the catalogue
+    /// has it, `None` when it does not (it still counts towards activity).
+    pub fn from_history<'a>(history: impl IntoIterator<Item = Option<&'a Item>>) -> Self {
+        let mut profile = Self::default();
+        for item in history {
+            profile.activity += 1;
+            if let Some(item) = item {
+                profile.add(item);
+            }
+        }
+        profile
+    }
+
+    fn add(&mut self, item: &Item) {
+        for (field, value) in &item.fields {
+            match value {
+                FieldValue::Keyword(_) | FieldValue::Tags(_) => {
+                    let counts = self.keywords.entry(field.clone()).or_default();
+                    for value in text::keyword_values(item, field) {
+                        *counts.entry(value).or_default() += 1;
+                    }
+                }
+                FieldValue::Text(_) => {
+                    let counts = self.tokens.entry(field.clone()).or_default();
+                    for word in text::tokens(item, field) {
+                        *counts.entry(word).or_default() += 1;
+                    }
+                    if let Some((name, _)) = text::series(item, field) {
+                        *self
+                            .series
+                            .entry(field.clone())
+                            .or_default()
+                            .entry(name)
+                            .or_default() += 1;
+                    }
+                }
+                FieldValue::Numeric(_) | FieldValue::Timestamp(_) => {
+                    if let Some(x) = text::numeric(item, field) {
+                        let entry = self.numeric.entry(field.clone()).or_default();
+                        entry.0 += x;
+                        entry.1 += x.max(0.0).ln_1p();
+                        entry.2 += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// How many items the history holds.
+    pub fn activity(&self) -> usize {
+        self.activity
+    }
+
+    /// How many history items have `value` in keyword field `field`.
+    pub fn keyword_count(&self, field: &str, value: &str) -> u32 {
+        count(&self.keywords, field, value)
+    }
+
+    /// How many history items have `word` in text field `field`.
+    pub fn token_count(&self, field: &str, word: &str) -> u32 {
+        count(&self.tokens, field, word)
+    }
+
+    /// How many history items belong to `series` (named in text field `field`).
+    pub fn series_count(&self, field: &str, series: &str) -> u32 {
+        count(&self.series, field, series)
+    }
+
+    /// The mean of numeric field `field` over the history items that have it.
+    pub fn mean(&self, field: &str) -> Option<f64> {
+        self.numeric
+            .get(field)
+            .filter(|(_, _, n)| *n > 0)
+            .map(|(sum, _, n)| sum / f64::from(*n))
+    }
+
+    /// The mean of `ln(1 + x)` of numeric field `field` over the history items that have it.
+    pub fn log_mean(&self, field: &str) -> Option<f64> {
+        self.numeric
+            .get(field)
+            .filter(|(_, _, n)| *n > 0)
+            .map(|(_, logs, n)| logs / f64::from(*n))
+    }
+}
+
+fn count(table: &HashMap<String, HashMap<String, u32>>, field: &str, key: &str) -> u32 {
+    table
+        .get(field)
+        .and_then(|counts| counts.get(key))
+        .copied()
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn book(title: &str, authors: &str, year: f64) -> Item {
+        Item {
+            id: title.into(),
+            fields: [
+                ("title".to_string(), FieldValue::Text(title.into())),
+                ("authors".to_string(), FieldValue::Keyword(authors.into())),
+                ("year".to_string(), FieldValue::Numeric(year)),
+            ]
+            .into(),
+            embeddings: Default::default(),
+        }
+    }
+
+    #[test]
+    fn summarises_authors_words_series_and_means() {
+        let a = book("Dune (Dune Chronicles, #1)", "Frank Herbert", 1965.0);
+        let b = book(
+            "Dune Messiah (Dune Chronicles, #2)",
+            "Frank Herbert",
+            1969.0,
+        );
+        let c = book("Emma", "Jane Austen", 1815.0);
+        let profile = UserProfile::from_history([Some(&a), Some(&b), Some(&c), None]);
+        assert_eq!(profile.activity(), 4, "unknown items count as activity");
+        assert_eq!(profile.keyword_count("authors", "frank herbert"), 2);
+        assert_eq!(profile.keyword_count("authors", "nobody"), 0);
+        assert_eq!(profile.token_count("title", "dune"), 2);
+        assert_eq!(profile.token_count("title", "messiah"), 1);
+        assert_eq!(profile.series_count("title", "dune chronicles"), 2);
+        assert_eq!(profile.mean("year"), Some((1965.0 + 1969.0 + 1815.0) / 3.0));
+        assert!((profile.log_mean("year").unwrap() - 1965f64.ln_1p()).abs() < 0.1);
+        assert_eq!(profile.mean("missing"), None);
+        assert_eq!(UserProfile::from_history([]).activity(), 0);
+    }
+}

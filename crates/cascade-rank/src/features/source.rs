@@ -1,0 +1,75 @@
+//! Where the features that are neither on the candidate nor on the item come from.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use cascade_core::RequestContext;
+
+use super::profile::UserProfile;
+
+/// What the interaction log says about one item.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ItemStats {
+    /// How many distinct users interacted with it.
+    pub users: u32,
+    /// The sum of the rating values it received.
+    pub rating_sum: f64,
+    /// How many ratings it received.
+    pub ratings: u32,
+}
+
+impl ItemStats {
+    /// The mean rating value, if it has ratings.
+    pub fn rating_mean(&self) -> Option<f64> {
+        (self.ratings > 0).then(|| self.rating_sum / f64::from(self.ratings))
+    }
+}
+
+/// The user profiles, item statistics and cross-source recall scores that features read.
+///
+/// The same trait serves a request online (backed by the feature store) and an offline
+/// evaluation or training job (backed by the training interactions), so both compute features
+/// with the same code.
+pub trait FeatureSource: Send + Sync {
+    /// The profile of the request's user; an empty one for a user without history.
+    fn user(&self, request: &RequestContext) -> Arc<UserProfile>;
+
+    /// The interaction statistics of `item_id`; all zero for an unknown item.
+    fn item_stats(&self, item_id: &str) -> ItemStats;
+
+    /// The score recall source `source` would give `item_id` for the request's user, asked for
+    /// candidates another source proposed; `None` where it gives none. By default, none.
+    fn recall_score(&self, request: &RequestContext, source: &str, item_id: &str) -> Option<f64> {
+        let _ = (request, source, item_id);
+        None
+    }
+}
+
+/// A [`FeatureSource`] held in memory: profiles by uid, statistics by item id, and
+/// cross-source recall scores by (uid, source, item id).
+#[derive(Debug, Clone, Default)]
+pub struct MemoryFeatureSource {
+    /// Profiles by uid.
+    pub users: HashMap<String, Arc<UserProfile>>,
+    /// Statistics by item id.
+    pub items: HashMap<String, ItemStats>,
+    /// Recall scores by (uid, source) and item id.
+    pub recall: HashMap<(String, String), HashMap<String, f64>>,
+}
+
+impl FeatureSource for MemoryFeatureSource {
+    fn user(&self, request: &RequestContext) -> Arc<UserProfile> {
+        self.users.get(&request.uid).cloned().unwrap_or_default()
+    }
+
+    fn item_stats(&self, item_id: &str) -> ItemStats {
+        self.items.get(item_id).copied().unwrap_or_default()
+    }
+
+    fn recall_score(&self, request: &RequestContext, source: &str, item_id: &str) -> Option<f64> {
+        self.recall
+            .get(&(request.uid.clone(), source.to_string()))
+            .and_then(|scores| scores.get(item_id))
+            .copied()
+    }
+}

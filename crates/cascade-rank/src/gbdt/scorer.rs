@@ -1,0 +1,67 @@
+//! The GBDT model as a [`Scorer`]: features for the whole batch, then the trees.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use cascade_core::RequestContext;
+
+use super::GbdtError;
+use super::model::GbdtModel;
+use crate::features::{FeatureSet, FeatureSource};
+use crate::scorer::{ScoreError, Scorer, ScoringInput};
+
+/// Scores candidates with a GBDT model: computes the model's features for the batch from the
+/// candidates, their items and a [`FeatureSource`], then evaluates the trees over all rows.
+pub struct GbdtScorer {
+    name: String,
+    model: Arc<GbdtModel>,
+    source: Arc<dyn FeatureSource>,
+}
+
+impl GbdtScorer {
+    /// A scorer named `name` (for errors) over a loaded model.
+    pub fn new(name: &str, model: Arc<GbdtModel>, source: Arc<dyn FeatureSource>) -> Self {
+        Self {
+            name: name.to_string(),
+            model,
+            source,
+        }
+    }
+
+    /// Loads the model file at `path`, refusing one trained on other features than
+    /// `expected` when given.
+    pub fn load(
+        name: &str,
+        path: &Path,
+        expected: Option<&FeatureSet>,
+        source: Arc<dyn FeatureSource>,
+    ) -> Result<Self, GbdtError> {
+        let model = match expected {
+            Some(expected) => GbdtModel::load_expecting(path, expected)?,
+            None => GbdtModel::load(path)?,
+        };
+        Ok(Self::new(name, Arc::new(model), source))
+    }
+
+    /// The model.
+    pub fn model(&self) -> &GbdtModel {
+        &self.model
+    }
+}
+
+impl Scorer for GbdtScorer {
+    fn score(
+        &self,
+        request: &RequestContext,
+        inputs: &[ScoringInput<'_>],
+    ) -> Result<Vec<f64>, ScoreError> {
+        let matrix = self
+            .model
+            .features()
+            .extract(self.source.as_ref(), request, inputs);
+        self.model.predict(&matrix).map_err(|e| ScoreError {
+            scorer: self.name.clone(),
+            reason: e.to_string(),
+        })
+    }
+}

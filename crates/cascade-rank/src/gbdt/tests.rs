@@ -1,0 +1,248 @@
+//! Training, scoring, parity with LightGBM and the model file, on synthetic queries where
+//! one feature decides relevance.
+
+use std::sync::Arc;
+
+use cascade_core::{Candidate, FieldValue, Item, RequestContext};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::*;
+use crate::features::{FeatureMatrix, FeatureSet, MemoryFeatureSource};
+use crate::scorer::{Scorer, ScoringInput};
+
+const NAMES: [&str; 3] = ["item.noise", "item.signal", "item.other"];
+
+/// One query's candidates: `signal` decides relevance (> 0.7), the others are noise; some
+/// noise values are missing.
+fn query(rng: &mut StdRng, size: usize) -> Vec<Item> {
+    (0..size)
+        .map(|i| {
+            let mut fields = vec![
+                ("signal".to_string(), FieldValue::Numeric(rng.random())),
+                ("other".to_string(), FieldValue::Numeric(rng.random())),
+            ];
+            if i % 7 != 0 {
+                fields.push(("noise".to_string(), FieldValue::Numeric(rng.random())));
+            }
+            Item {
+                id: format!("i{i}"),
+                fields: fields.into_iter().collect(),
+                embeddings: Default::default(),
+            }
+        })
+        .collect()
+}
+
+fn signal(item: &Item) -> f64 {
+    match item.fields["signal"] {
+        FieldValue::Numeric(x) => x,
+        _ => unreachable!(),
+    }
+}
+
+fn candidates(items: &[Item]) -> Vec<Candidate> {
+    items
+        .iter()
+        .map(|item| Candidate {
+            item_id: item.id.clone(),
+            score: 0.0,
+            retrieve_id: "test".into(),
+        })
+        .collect()
+}
+
+fn features(set: &FeatureSet, items: &[Item]) -> FeatureMatrix {
+    let candidates = candidates(items);
+    let inputs: Vec<ScoringInput<'_>> = candidates
+        .iter()
+        .zip(items)
+        .map(|(candidate, item)| ScoringInput {
+            candidate,
+            item: Some(item),
+        })
+        .collect();
+    set.extract(
+        &MemoryFeatureSource::default(),
+        &RequestContext::default(),
+        &inputs,
+    )
+}
+
+fn data(set: &FeatureSet, seed: u64, queries: usize) -> RankingData {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut data = RankingData::new(set.len());
+    for _ in 0..queries {
+        let items = query(&mut rng, 20);
+        let labels: Vec<f32> = items
+            .iter()
+            .map(|item| f32::from(u8::from(signal(item) > 0.7)))
+            .collect();
+        data.push_query(&features(set, &items), &labels).unwrap();
+    }
+    data
+}
+
+fn config() -> LambdaMartConfig {
+    LambdaMartConfig {
+        trees: 30,
+        learning_rate: 0.2,
+        num_leaves: 7,
+        min_data_in_leaf: 10,
+        ..LambdaMartConfig::default()
+    }
+}
+
+fn trained() -> (FeatureSet, GbdtModel) {
+    let set = FeatureSet::parse(&NAMES).unwrap();
+    let span = DataSpan {
+        from_ms: 1,
+        to_ms: 2,
+    };
+    let model = train_lambdamart(
+        &set,
+        &data(&set, 1, 150),
+        Some(&data(&set, 2, 50)),
+        &config(),
+        Some(span),
+    )
+    .unwrap();
+    (set, model)
+}
+
+#[test]
+fn lambdamart_ranks_by_the_feature_that_decides_relevance() {
+    let (set, model) = trained();
+    let info = model.training();
+    assert_eq!((info.queries, info.rows, info.trees), (150, 3000, 30));
+    assert!(info.metrics["valid_ndcg@10"] > 0.99, "{:?}", info.metrics);
+    let scorer = GbdtScorer::new(
+        "gbdt",
+        Arc::new(model),
+        Arc::new(MemoryFeatureSource::default()),
+    );
+    let mut rng = StdRng::seed_from_u64(3);
+    for _ in 0..20 {
+        let items = query(&mut rng, 30);
+        let candidates = candidates(&items);
+        let inputs: Vec<ScoringInput<'_>> = candidates
+            .iter()
+            .zip(&items)
+            .map(|(candidate, item)| ScoringInput {
+                candidate,
+                item: Some(item),
+            })
+            .collect();
+        let scores = scorer.score(&RequestContext::default(), &inputs).unwrap();
+        // every relevant candidate outranks every irrelevant one
+        let worst_relevant = (0..items.len())
+            .filter(|&i| signal(&items[i]) > 0.72)
+            .map(|i| scores[i])
+            .fold(f64::INFINITY, f64::min);
+        let best_irrelevant = (0..items.len())
+            .filter(|&i| signal(&items[i]) < 0.68)
+            .map(|i| scores[i])
+            .fold(f64::NEG_INFINITY, f64::max);
+        assert!(worst_relevant > best_irrelevant, "{scores:?}");
+    }
+    let _ = set;
+}
+
+#[test]
+fn rust_scores_match_lightgbm_and_training_is_deterministic() {
+    let (set, model) = trained();
+    let test = data(&set, 9, 30);
+    assert!(test.features().values().iter().any(|x| x.is_nan()));
+    let ours = model.predict(test.features()).unwrap();
+    let lightgbm = lightgbm_predict(&model, test.features()).unwrap();
+    assert_eq!(ours.len(), lightgbm.len());
+    for (a, b) in ours.iter().zip(&lightgbm) {
+        assert!((a - b).abs() < 1e-9, "{a} vs LightGBM's {b}");
+    }
+    let (_, again) = trained();
+    assert_eq!(again.file().lightgbm_model, model.file().lightgbm_model);
+}
+
+#[test]
+fn model_file_round_trips_with_its_schema_and_training_info() {
+    let (set, model) = trained();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ranker.json");
+    model.save(&path).unwrap();
+    let loaded = GbdtModel::load_expecting(&path, &set).unwrap();
+    assert_eq!(loaded.file(), model.file());
+    assert_eq!(loaded.features().names(), NAMES);
+    assert_eq!(
+        loaded.training().data_span,
+        Some(DataSpan {
+            from_ms: 1,
+            to_ms: 2
+        })
+    );
+    let test = data(&set, 5, 10);
+    assert_eq!(
+        loaded.predict(test.features()).unwrap(),
+        model.predict(test.features()).unwrap()
+    );
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(stored["format"], MODEL_FORMAT);
+    assert_eq!(stored["version"], MODEL_VERSION);
+    assert_eq!(stored["features"][1], "item.signal");
+}
+
+#[test]
+fn a_model_of_another_schema_or_version_is_refused_clearly() {
+    let (_, model) = trained();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ranker.json");
+    model.save(&path).unwrap();
+    let other = FeatureSet::parse(&["item.noise", "item.year", "item.other"]).unwrap();
+    let error = GbdtModel::load_expecting(&path, &other).unwrap_err();
+    assert!(matches!(error, GbdtError::Schema { .. }), "{error}");
+    let message = error.to_string();
+    assert!(
+        message.contains("column 1 is `item.signal` in the model but `item.year` in the scorer"),
+        "{message}"
+    );
+    let fewer = FeatureSet::parse(&["item.noise", "item.signal"]).unwrap();
+    let message = GbdtScorer::load(
+        "g",
+        &path,
+        Some(&fewer),
+        Arc::new(MemoryFeatureSource::default()),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(message.contains("trained on 3 features"), "{message}");
+    assert!(message.contains("computes 2 features"), "{message}");
+    assert!(
+        model
+            .predict(&FeatureMatrix::from_values(2, vec![0.0; 4]).unwrap())
+            .is_err()
+    );
+
+    let mut file = model.file().clone();
+    file.version = MODEL_VERSION + 1;
+    std::fs::write(&path, serde_json::to_string(&file).unwrap()).unwrap();
+    let error = GbdtModel::load(&path).unwrap_err();
+    assert!(matches!(error, GbdtError::Version { .. }), "{error}");
+    let mut file = model.file().clone();
+    file.features[1] = "item.renamed".into();
+    std::fs::write(&path, serde_json::to_string(&file).unwrap()).unwrap();
+    let error = GbdtModel::load(&path).unwrap_err();
+    assert!(
+        error.to_string().contains("LightGBM model's features"),
+        "{error}"
+    );
+    std::fs::write(&path, "{\"format\": \"onnx\"}").unwrap();
+    assert!(matches!(
+        GbdtModel::load(&path).unwrap_err(),
+        GbdtError::Format(_)
+    ));
+    assert!(matches!(
+        GbdtModel::load(&dir.path().join("missing.json")).unwrap_err(),
+        GbdtError::Io { .. }
+    ));
+}
