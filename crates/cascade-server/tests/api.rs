@@ -956,17 +956,12 @@ async fn a_restart_serves_the_same_results_without_rebuilding_the_indexes() {
         ("lotr", "The Lord of the Rings", [0.1, 0.9, 0.0]),
         ("dune", "Dune", [0.0, 0.2, 0.8]),
     ] {
-        let body = json!({"fields": {"title": title}, "embeddings": {"v": v}});
-        let uri = format!("/api/items/{id}");
-        let (status, answer) = server
-            .send(
-                Method::PUT,
-                &uri,
-                "application/json",
-                body.to_string().into_bytes(),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{answer}");
+        put_json(
+            &server,
+            id,
+            json!({"fields": {"title": title}, "embeddings": {"v": v}}),
+        )
+        .await;
     }
     server
         .send(Method::DELETE, "/api/items/hp", "", vec![])
@@ -1047,17 +1042,12 @@ async fn a_uid_personalises_search_towards_the_users_recent_items() {
         ),
         ("garden", "Gardening for Beginners", [0.0, 0.95, 0.05]),
     ] {
-        let body = json!({"fields": {"title": title}, "embeddings": {"v": v}});
-        let uri = format!("/api/items/{id}");
-        let (status, answer) = server
-            .send(
-                Method::PUT,
-                &uri,
-                "application/json",
-                body.to_string().into_bytes(),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{answer}");
+        put_json(
+            &server,
+            id,
+            json!({"fields": {"title": title}, "embeddings": {"v": v}}),
+        )
+        .await;
     }
     let (status, _) = server
         .events(json!([click("e1", "reader", "garden", 1)]))
@@ -1125,7 +1115,11 @@ fn semantic_server(model_dir: Option<&str>) -> TestServer {
 }
 
 async fn put_title(server: &TestServer, id: &str, title: &str) -> Value {
-    let body = json!({"fields": {"title": title}});
+    put_json(server, id, json!({"fields": {"title": title}})).await
+}
+
+/// Stores the item `id` from its JSON body; answers the stored item.
+async fn put_json(server: &TestServer, id: &str, body: Value) -> Value {
     let uri = format!("/api/items/{id}");
     let (status, answer) = server
         .send(
