@@ -10,6 +10,7 @@ pub mod error;
 pub mod event;
 pub mod expr;
 pub mod item;
+pub mod item_text;
 pub mod observer;
 pub mod request;
 pub mod time;

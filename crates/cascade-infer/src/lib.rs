@@ -13,6 +13,7 @@ mod batch;
 mod encoder;
 mod error;
 mod model_files;
+pub mod onnx;
 mod pooling;
 mod tokenize;
 

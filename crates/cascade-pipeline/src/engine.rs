@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cascade_core::config::{CascadeConfig, ConfigIssue};
+use cascade_core::expr::Expr;
 use cascade_core::{Candidate, Item, RequestContext};
 use cascade_store::ItemStore;
 use moka::sync::Cache;
@@ -52,6 +53,12 @@ impl Shared {
     pub fn item_written(&self, id: &str) {
         self.items.invalidate(id);
     }
+
+    /// The item, from the cache or the store.
+    pub fn item(&self, id: &str) -> Option<Arc<Item>> {
+        self.items
+            .get_with_by_ref(id, || self.store.get_item(id).ok().flatten().map(Arc::new))
+    }
 }
 
 /// What a scene answered.
@@ -86,6 +93,8 @@ pub struct Engine {
     components: Components,
     router: ExperimentRouter,
     shared: Arc<Shared>,
+    /// `RankScore` expressions by their text, parsed once (experiments may change the text).
+    rank_scores: Cache<String, Arc<Expr>>,
 }
 
 impl Engine {
@@ -101,6 +110,7 @@ impl Engine {
             config: Arc::new(config),
             components,
             shared,
+            rank_scores: Cache::new(1_000),
         })
     }
 
@@ -127,9 +137,7 @@ impl Engine {
 
     /// The item, from the cache or the store.
     pub fn item(&self, id: &str) -> Option<Arc<Item>> {
-        self.shared.items.get_with_by_ref(id, || {
-            self.shared.store.get_item(id).ok().flatten().map(Arc::new)
-        })
+        self.shared.item(id)
     }
 
     pub(crate) fn filter(&self, name: &str) -> Option<&Arc<dyn Filter>> {
@@ -142,6 +150,16 @@ impl Engine {
 
     pub(crate) fn algo(&self, name: &str) -> Option<&AlgoComponent> {
         self.components.algos.get(name)
+    }
+
+    /// The `RankScore` expression `text`, parsed on first use.
+    pub(crate) fn rank_score(&self, text: &str) -> Result<Arc<Expr>, String> {
+        if let Some(expr) = self.rank_scores.get(text) {
+            return Ok(expr);
+        }
+        let expr = Arc::new(Expr::parse(text)?);
+        self.rank_scores.insert(text.to_string(), expr.clone());
+        Ok(expr)
     }
 
     /// Calls one recall source within its timeout and the deadline; the error is a note for

@@ -7,15 +7,18 @@ pub mod breaker;
 pub mod engine;
 pub mod entry;
 pub mod experiment;
+pub mod features;
 pub mod filters;
 pub mod recommender;
 pub mod registry;
 pub mod run;
+pub mod scorers;
 pub mod sorters;
 pub mod spec;
 pub mod trace;
 
 pub use engine::{Engine, EngineError, Outcome, Shared};
 pub use experiment::{Assignment, ExperimentRouter};
+pub use features::{ItemStatsIndex, LiveFeatureSource};
 pub use recommender::Recommender;
 pub use registry::{Deps, Registry};

@@ -9,6 +9,7 @@ use cascade_core::config::rec::{AlgoConf, FilterConf, RecallConf, Settings, Sort
 use cascade_core::config::{CascadeConfig, ConfigIssue};
 use cascade_core::expr::Expr;
 use cascade_core::{Candidate, ItemObserver};
+use cascade_rank::features::FeatureSource;
 use cascade_rank::scorer::{Scorer, build_scorer};
 use cascade_retrieval::vector::RecentItems;
 use cascade_retrieval::{
@@ -24,6 +25,7 @@ use crate::breaker::CircuitBreaker;
 use crate::filters::{
     AdjustCountFilter, ExposureFilter, Filter, InteractedFilter, ItemStateFilter, UniqueFilter,
 };
+use crate::scorers::EmbeddingDotScorer;
 use crate::sorters::{
     Boost, BoostSort, DiversityRuleSort, MixSort, MmrSort, ScoreSort, Similarity, Sorter,
 };
@@ -66,6 +68,8 @@ pub struct Deps {
     pub item_cf: Arc<ItemCfIndex>,
     /// Decayed interaction counts.
     pub trending: Arc<TrendingIndex>,
+    /// What ranking models read beside the candidate and its item.
+    pub features: Arc<dyn FeatureSource>,
 }
 
 /// A recall source as a pipeline runs it.
@@ -110,6 +114,7 @@ pub struct Registry {
     filter: HashMap<String, FilterFactory>,
     sort: HashMap<String, SortFactory>,
     algo: HashMap<String, AlgoFactory>,
+    features: Arc<dyn FeatureSource>,
 }
 
 /// Reads an optional setting of type `T`.
@@ -142,6 +147,7 @@ impl Registry {
             filter: HashMap::new(),
             sort: HashMap::new(),
             algo: HashMap::new(),
+            features: deps.features.clone(),
         };
         let popular = deps.popular.clone();
         registry.register_recall("UserGlobalHotRecall", move |_| {
@@ -193,21 +199,12 @@ impl Registry {
             })
         });
 
-        let (vectors, interactions) = (deps.vectors.clone(), deps.interactions.clone());
+        let (vectors, recent) = (deps.vectors.clone(), recent_items(&deps.interactions));
         registry.register_recall("VectorRecall", move |conf| {
-            let embedding: String = required(&conf.settings, "Embedding")?;
-            let index = vectors.get(&embedding).cloned().ok_or_else(|| {
-                (
-                    "Embedding".to_string(),
-                    format!("`{embedding}` is not declared in ItemSchema.Embeddings"),
-                )
-            })?;
-            let history = interactions.clone();
-            let recent: RecentItems = Arc::new(move |uid, n| history.recent(uid, n));
             let source = VectorRecall::new(
                 &conf.name,
-                index,
-                recent,
+                embedding_index(&vectors, &conf.settings)?,
+                recent.clone(),
                 setting(&conf.settings, "HistoryItems")?.unwrap_or(20),
                 setting(&conf.settings, "Ef")?.unwrap_or(64),
             );
@@ -215,6 +212,14 @@ impl Registry {
                 source: Arc::new(source),
                 observer: None,
             })
+        });
+        let (vectors, recent) = (deps.vectors.clone(), recent_items(&deps.interactions));
+        registry.register_algo("embedding_dot", move |conf| {
+            Ok(Arc::new(EmbeddingDotScorer::new(
+                embedding_index(&vectors, &conf.settings)?,
+                recent.clone(),
+                setting(&conf.settings, "HistoryItems")?.unwrap_or(20),
+            )))
         });
 
         registry.register_filter("UniqueFilter", |_| Ok(Arc::new(UniqueFilter)));
@@ -426,7 +431,7 @@ impl Registry {
         for (i, conf) in rec.algo_confs.iter().enumerate() {
             let built = match self.algo.get(&conf.algo_type) {
                 Some(factory) => factory(conf),
-                None => build_scorer(conf).map(Arc::from),
+                None => build_scorer(conf, &self.features).map(Arc::from),
             };
             match built {
                 Ok(scorer) => {
@@ -447,6 +452,26 @@ impl Registry {
             Err(issues)
         }
     }
+}
+
+/// The ANN index of the embedding a component's `Embedding` setting names.
+fn embedding_index(
+    vectors: &HashMap<String, Arc<ItemVectors>>,
+    settings: &Settings,
+) -> Result<Arc<ItemVectors>, BuildError> {
+    let embedding: String = required(settings, "Embedding")?;
+    vectors.get(&embedding).cloned().ok_or_else(|| {
+        (
+            "Embedding".to_string(),
+            format!("`{embedding}` is not declared in ItemSchema.Embeddings"),
+        )
+    })
+}
+
+/// A user's recent interactions, most recent first, as the vector components read them.
+fn recent_items(interactions: &Arc<UserHistory>) -> RecentItems {
+    let history = interactions.clone();
+    Arc::new(move |uid, n| history.recent(uid, n))
 }
 
 /// The settings every recall source shares: `TimeoutMs` (default 20) and `CacheSeconds`

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use cascade_core::config::rec::{ColdStartRankConf, RankConf};
-use cascade_core::expr::{Expr, Value};
-use cascade_core::{Candidate, RequestContext};
+use cascade_core::expr::Value;
+use cascade_core::{Candidate, Item, RequestContext};
 use cascade_rank::scorer::{ScoreError, ScoringInput};
 use tokio::task::JoinSet;
 
@@ -88,8 +88,7 @@ pub async fn run_pipeline(
             score(
                 &engine,
                 pipeline,
-                "general_rank",
-                &general.rank_conf,
+                RankStage::new("general_rank", &general.rank_conf),
                 &request,
                 &mut entries,
                 &mut tracer,
@@ -123,8 +122,7 @@ pub async fn run_pipeline(
             (Some(rank), _) => score(
                 &engine,
                 pipeline,
-                "rank",
-                rank,
+                RankStage::new("rank", rank),
                 &request,
                 &mut entries,
                 &mut tracer,
@@ -134,8 +132,11 @@ pub async fn run_pipeline(
                 score(
                     &engine,
                     pipeline,
-                    "cold_start_rank",
-                    &conf,
+                    RankStage {
+                        name: "cold_start_rank",
+                        conf: &conf,
+                        embeddings_only: cold.only_embedding_feature,
+                    },
                     &request,
                     &mut entries,
                     &mut tracer,
@@ -158,6 +159,35 @@ pub async fn run_pipeline(
         entries,
         tracer,
     })
+}
+
+/// A rank stage to run: its name (in traces and scores), its models, and whether the models
+/// see only the items' embeddings (`ColdStartRankConf.OnlyEmbeddingFeature`: new items have no
+/// behaviour yet, so a cold-start model is trained and served on their embeddings alone).
+struct RankStage<'a> {
+    name: &'a str,
+    conf: &'a RankConf,
+    embeddings_only: bool,
+}
+
+impl<'a> RankStage<'a> {
+    /// A stage whose models see the whole item.
+    fn new(name: &'a str, conf: &'a RankConf) -> Self {
+        Self {
+            name,
+            conf,
+            embeddings_only: false,
+        }
+    }
+}
+
+/// The item as a model restricted to embedding features sees it: its id and embeddings.
+fn embeddings_only(item: &Item) -> Item {
+    Item {
+        id: item.id.clone(),
+        fields: Default::default(),
+        embeddings: item.embeddings.clone(),
+    }
 }
 
 fn cold_start_as_rank(cold: &ColdStartRankConf) -> RankConf {
@@ -272,18 +302,24 @@ fn apply_sort(
     sorted
 }
 
-/// Scores every entry with the models of `conf` (in batches of `BatchCount`) and combines
-/// their outputs with `RankScore` (the first model's output when it is empty).
+/// Scores every entry with the models of the stage's conf (in batches of `BatchCount`) and
+/// combines their outputs with `RankScore` (the first model's output when it is empty).
 fn score(
     engine: &Engine,
     pipeline: &str,
-    stage: &str,
-    conf: &RankConf,
+    stage: RankStage<'_>,
     request: &RequestContext,
     entries: &mut [Entry],
     tracer: &mut Tracer,
 ) -> Result<(), PipelineError> {
     let started = Instant::now();
+    let conf = stage.conf;
+    let restricted: Option<Vec<Option<Item>>> = stage.embeddings_only.then(|| {
+        entries
+            .iter()
+            .map(|e| e.item.as_deref().map(embeddings_only))
+            .collect()
+    });
     let fail = |error: ScoreError| PipelineError::Scorer {
         pipeline: pipeline.to_string(),
         error,
@@ -308,12 +344,17 @@ fn score(
             }));
         }
         let mut scores = Vec::with_capacity(entries.len());
-        for chunk in entries.chunks(batch) {
+        for (index, chunk) in entries.chunks(batch).enumerate() {
+            let offset = index * batch;
             let inputs: Vec<ScoringInput<'_>> = chunk
                 .iter()
-                .map(|e| ScoringInput {
+                .enumerate()
+                .map(|(i, e)| ScoringInput {
                     candidate: &e.candidate,
-                    item: e.item.as_deref(),
+                    item: match &restricted {
+                        Some(items) => items[offset + i].as_ref(),
+                        None => e.item.as_deref(),
+                    },
                 })
                 .collect();
             match algo.scorer.score(request, &inputs) {
@@ -341,7 +382,7 @@ fn score(
         outputs.push((algo_name.clone(), scores));
     }
     let expression = (!conf.rank_score.is_empty())
-        .then(|| Expr::parse(&conf.rank_score))
+        .then(|| engine.rank_score(&conf.rank_score))
         .transpose()
         .map_err(|reason| {
             fail(ScoreError {
@@ -364,10 +405,10 @@ fn score(
                 .first()
                 .map_or(entry.candidate.score, |(_, scores)| scores[i]),
         };
-        entry.set_score(stage, value);
+        entry.set_score(stage.name, value);
     }
     tracer.stage(
-        stage.to_string(),
+        stage.name.to_string(),
         started,
         entries.len(),
         entries.len(),

@@ -83,6 +83,9 @@ impl Tracer {
         after: usize,
         note: Option<String>,
     ) {
+        // every request, traced or not: the per-stage latency `cascade bench http` reads
+        metrics::histogram!("cascade_stage_duration_seconds", "stage" => stage.clone())
+            .record(started.elapsed().as_secs_f64());
         if self.enabled {
             self.trace.stages.push(StageTrace {
                 pipeline: self.pipeline.clone(),

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use cascade_core::config::CascadeConfig;
 use cascade_core::{Candidate, Event, EventObserver, EventTypes, FieldValue, Item, RequestContext};
 use cascade_pipeline::registry::BuiltRecall;
-use cascade_pipeline::{Deps, Engine, Recommender, Registry, Shared};
+use cascade_pipeline::{
+    Deps, Engine, ItemStatsIndex, LiveFeatureSource, Recommender, Registry, Shared,
+};
 use cascade_rank::scorer::{ScoreError, Scorer, ScoringInput};
 use cascade_retrieval::{PopularIndex, RecallSource};
 use cascade_store::{EmbeddedStore, ItemStore};
@@ -73,7 +75,8 @@ struct World {
 }
 
 impl World {
-    /// Items a…h with ratings; `a` is the most popular, then `b`, … (clicks by other users).
+    /// Items a…h with ratings and 2-d embeddings `v` (h's is [1, 0], each earlier item's is
+    /// turned 0.3 rad further away); `a` is the most popular, then `b`, … (clicks by other users).
     fn new() -> World {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn ItemStore> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
@@ -92,10 +95,11 @@ impl World {
                     ("year".to_string(), FieldValue::Numeric(2000.0 + i as f64)),
                 ]
                 .into(),
-                embeddings: Default::default(),
+                embeddings: [("v".to_string(), angle(7 - i))].into(),
             })
             .collect();
         store.upsert_items(&items).unwrap();
+        let vectors = Arc::new(cascade_retrieval::ItemVectors::build(&*store, "v", 2).unwrap());
         let types = EventTypes::default();
         let popular = Arc::new(PopularIndex::new(
             &cascade_core::config::PopularConf {
@@ -110,12 +114,14 @@ impl World {
             types.clone(),
         ));
         let exposures = Arc::new(UserHistory::new(HistoryKind::Exposures, 100, types));
+        let item_stats = Arc::new(ItemStatsIndex::new(EventTypes::default()));
         let mut seq = 0;
         for (rank, id) in ids.iter().enumerate() {
             for clicker in 0..(ids.len() - rank) {
                 let event = click(&format!("other{clicker}"), id, "click", 1000);
                 popular.observe(seq, &event);
                 interactions.observe(seq, &event);
+                item_stats.observe(seq, &event);
                 seq += 1;
             }
         }
@@ -130,7 +136,7 @@ impl World {
             interactions: interactions.clone(),
             exposures: exposures.clone(),
             items: store,
-            vectors: Default::default(),
+            vectors: [("v".to_string(), vectors)].into(),
             item_cf: Arc::new(cascade_retrieval::ItemCfIndex::new(
                 Default::default(),
                 EventTypes::default(),
@@ -139,6 +145,12 @@ impl World {
                 "trending",
                 &Default::default(),
                 EventTypes::default(),
+            )),
+            features: Arc::new(LiveFeatureSource::new(
+                interactions.clone(),
+                item_stats,
+                shared.clone(),
+                100,
             )),
         });
         registry.register_recall("SlowRecall", |conf| {
@@ -177,6 +189,12 @@ impl World {
         let config = CascadeConfig::parse(config).unwrap();
         Arc::new(Engine::build(config, &self.registry, self.shared.clone()).unwrap())
     }
+}
+
+/// A unit vector at `steps` × 0.3 rad from [1, 0].
+fn angle(steps: usize) -> Vec<f32> {
+    let theta = steps as f32 * 0.3;
+    vec![theta.cos(), theta.sin()]
 }
 
 fn click(uid: &str, item: &str, kind: &str, timestamp: i64) -> Event {
@@ -365,4 +383,122 @@ async fn an_unknown_scene_is_refused_by_name() {
         "{error}"
     );
     let _ = &world.popular;
+}
+
+/// Trains a LambdaMART model on synthetic queries graded by `rating` (higher is more relevant),
+/// over the features `item.rating` and `item_users_log`, and saves it under `dir`.
+fn rating_ranker(dir: &std::path::Path) -> std::path::PathBuf {
+    use cascade_rank::features::{FeatureMatrix, FeatureSet};
+    use cascade_rank::gbdt::{LambdaMartConfig, RankingData, train_lambdamart};
+    let set = FeatureSet::parse(&["item.rating", "item_users_log"]).unwrap();
+    let mut data = RankingData::new(set.len());
+    for query in 0..40u32 {
+        let mut rows = FeatureMatrix::new(set.len());
+        let mut labels = Vec::new();
+        for i in 0..8u32 {
+            let rating = f64::from((i * 3 + query) % 8);
+            rows.push_row(&[rating, f64::from(8 - i).ln_1p()]);
+            labels.push(rating as f32);
+        }
+        data.push_query(&rows, &labels).unwrap();
+    }
+    let config = LambdaMartConfig {
+        trees: 20,
+        min_data_in_leaf: 5,
+        ..LambdaMartConfig::default()
+    };
+    let model = train_lambdamart(&set, &data, None, &config, None).unwrap();
+    let path = dir.join("ranker.json");
+    model.save(&path).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gbdt_model_file_ranks_the_candidates_with_live_features() {
+    let world = World::new();
+    let dir = tempfile::tempdir().unwrap();
+    let model = rating_ranker(dir.path());
+    let config = format!(
+        r#"{{
+        "RecallConfs": [{{"Name": "hot", "RecallType": "UserGlobalHotRecall", "RecallCount": 8}}],
+        "AlgoConfs": [{{"Name": "ranker", "Type": "gbdt", "ModelPath": {model:?}}}],
+        "SceneConfs": {{"home": {{"default": {{"RecallNames": ["hot"]}}}}}},
+        "RankConf": {{"home": {{"RankAlgoList": ["ranker"]}}}}
+    }}"#
+    );
+    let outcome = world
+        .engine(&config)
+        .recommend(request("u", "home", 3))
+        .await
+        .unwrap();
+    // popularity recalls a (rating 0) first; the model puts the best rated first
+    assert_eq!(ids(&outcome), ["h", "g", "f"]);
+    assert!(outcome.degraded.is_none());
+
+    let bad = config.replace("ranker.json", "missing.json");
+    let issues = Engine::build(
+        CascadeConfig::parse(&bad).unwrap(),
+        &world.registry,
+        world.shared.clone(),
+    )
+    .err()
+    .unwrap();
+    assert_eq!(issues[0].path, "AlgoConfs[0].ModelPath");
+    assert!(issues[0].reason.contains("missing.json"), "{issues:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coarse_rank_by_embedding_and_a_cold_start_rank_that_sees_embeddings_only() {
+    let world = World::new();
+    world
+        .interactions
+        .observe(100, &click("u", "a", "click", 1000));
+    let config = |only_embeddings: bool| {
+        format!(
+            r#"{{
+            "RecallConfs": [{{"Name": "hot", "RecallType": "UserGlobalHotRecall", "RecallCount": 8}}],
+            "AlgoConfs": [
+                {{"Name": "near", "Type": "embedding_dot", "Embedding": "v"}},
+                {{"Name": "by_rating", "Type": "lookup", "Field": "rating"}}
+            ],
+            "SceneConfs": {{"home": {{"default": {{"RecallNames": ["hot"]}}}}}},
+            "GeneralRankConfs": {{"home": {{"RankConf": {{"RankAlgoList": ["near"]}}}}}},
+            "ColdStartRankConfs": {{"home": {{"AlgoName": "by_rating", "OnlyEmbeddingFeature": {only_embeddings}}}}}
+        }}"#
+        )
+    };
+    let trace_scores = |outcome: &cascade_pipeline::Outcome, stage: &str| -> Vec<f64> {
+        let trace = outcome.trace.as_ref().unwrap();
+        trace
+            .candidates
+            .iter()
+            .filter_map(|c| c.scores.iter().find(|(s, _)| s == stage).map(|(_, v)| *v))
+            .collect()
+    };
+    let outcome = world
+        .engine(&config(false))
+        .recommend(request("u", "home", 8))
+        .await
+        .unwrap();
+    // the cold-start model (by rating) decides the final order
+    assert_eq!(ids(&outcome), ["h", "g", "f", "e", "d", "c", "b", "a"]);
+    let near = trace_scores(&outcome, "general_rank");
+    assert_eq!(near.len(), 8);
+    assert!(near.iter().all(|s| (-1.0..=1.0001).contains(s)), "{near:?}");
+
+    // The cold-start model reads `rating`, an item field: with OnlyEmbeddingFeature it sees
+    // none, every score is 0 and the coarse order stands: nearest to a's vector first.
+    let outcome = world
+        .engine(&config(true))
+        .recommend(request("u", "home", 8))
+        .await
+        .unwrap();
+    assert!(
+        trace_scores(&outcome, "cold_start_rank")
+            .iter()
+            .all(|s| *s == 0.0),
+        "{:?}",
+        outcome.trace
+    );
+    assert_eq!(ids(&outcome), ["a", "b", "c", "d", "e", "f", "g", "h"]);
 }

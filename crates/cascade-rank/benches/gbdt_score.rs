@@ -1,5 +1,7 @@
 //! Latency of GBDT scoring: one batch of 500 candidates x 50 features through a 300-tree
-//! LambdaMART model, timed call by call; prints p50 / p99 / mean in microseconds.
+//! LambdaMART model, timed call by call; prints p50 / p99 / mean in microseconds. The same
+//! batch also goes through an ONNX model in tract (`models/bench-50.onnx`: an MLP of 50 -> 64
+//! -> 1 written by `scripts/train-onnx-ranker.py --synthetic 50 --hidden 64`).
 //!
 //! `cargo bench -p cascade-rank --bench gbdt_score` (`-- --calls N` to change the count).
 
@@ -8,8 +10,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use cascade_core::{Candidate, FieldValue, Item, RequestContext};
+use cascade_infer::onnx::OnnxModel;
 use cascade_rank::features::{FeatureMatrix, FeatureSet, MemoryFeatureSource};
 use cascade_rank::gbdt::{GbdtModel, GbdtScorer, LambdaMartConfig, RankingData, train_lambdamart};
+use cascade_rank::onnx::{OnnxScorer, model_rows};
 use cascade_rank::scorer::{Scorer, ScoringInput};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -149,6 +153,33 @@ fn main() {
     );
     let request = RequestContext::default();
 
+    let onnx_path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/bench-50.onnx");
+    let onnx = Arc::new(OnnxModel::load(&onnx_path).expect("models/bench-50.onnx loads"));
+    assert_eq!(
+        onnx.width(),
+        FEATURES,
+        "bench-50.onnx takes {FEATURES} features"
+    );
+    let onnx_rows = model_rows(&batch);
+    let onnx_scorer = OnnxScorer::new(
+        "bench-onnx",
+        onnx.clone(),
+        Arc::new(MemoryFeatureSource::default()),
+    )
+    .expect("bench-50.onnx declares item.f0..item.f49");
+    assert_eq!(
+        onnx_scorer.features(),
+        &set,
+        "the ONNX model's features are the bench's"
+    );
+    println!(
+        "ONNX model: {} ({} bytes), width {}",
+        onnx_path.display(),
+        std::fs::metadata(&onnx_path).map_or(0, |m| m.len()),
+        onnx.width()
+    );
+
     println!(
         "{CANDIDATES} candidates x {FEATURES} features, {} calls each (after {} warm-up), one thread\n",
         calls,
@@ -156,7 +187,7 @@ fn main() {
     );
     println!("| what | p50 µs | p99 µs | mean µs |");
     println!("| --- | ---: | ---: | ---: |");
-    let rows: [Timed<'_>; 3] = [
+    let rows: [Timed<'_>; 5] = [
         (
             "trees in Rust (`GbdtModel::predict`)",
             Box::new(|| {
@@ -182,6 +213,22 @@ fn main() {
             "features from items + trees (`GbdtScorer::score`)",
             Box::new(|| {
                 black_box(scorer.score(&request, black_box(&inputs)).expect("scores"));
+            }),
+        ),
+        (
+            "ONNX MLP 50-64-1 in tract (`OnnxModel::run`, models/bench-50.onnx)",
+            Box::new(|| {
+                black_box(onnx.run(black_box(&onnx_rows), CANDIDATES).expect("scores"));
+            }),
+        ),
+        (
+            "features from items + ONNX MLP (`OnnxScorer::score`)",
+            Box::new(|| {
+                black_box(
+                    onnx_scorer
+                        .score(&request, black_box(&inputs))
+                        .expect("scores"),
+                );
             }),
         ),
     ];

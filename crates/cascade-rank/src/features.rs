@@ -16,7 +16,7 @@ pub mod text;
 
 pub use matrix::FeatureMatrix;
 pub use profile::UserProfile;
-pub use source::{FeatureSource, ItemStats, MemoryFeatureSource};
+pub use source::{FeatureSource, ItemStats, MemoryFeatureSource, RATING_EVENT};
 pub use spec::{Feature, FeatureError, FeatureSet};
 
 #[cfg(test)]

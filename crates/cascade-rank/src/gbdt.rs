@@ -82,6 +82,17 @@ pub enum GbdtError {
     LightGbm(String),
 }
 
+impl From<crate::model_file::FileError> for GbdtError {
+    fn from(error: crate::model_file::FileError) -> Self {
+        match error {
+            crate::model_file::FileError::Io { path, source } => GbdtError::Io { path, source },
+            crate::model_file::FileError::Json { path, reason } => {
+                GbdtError::Format(format!("{path}: {reason}"))
+            }
+        }
+    }
+}
+
 impl From<lightgbm3::Error> for GbdtError {
     fn from(error: lightgbm3::Error) -> Self {
         GbdtError::LightGbm(error.to_string())

@@ -1,13 +1,22 @@
 //! Scorers: models that give each candidate a score, batched over candidates.
 //!
 //! `AlgoConfs` entries are built into scorers by [`build_scorer`]. Built in today: `linear`
-//! (a weighted sum of item numeric fields and the incoming score) and `lookup` (one item
-//! field as the score).
+//! (a weighted sum of item numeric fields and the incoming score), `lookup` (one item field as
+//! the score), and model files (`ModelPath`) over a declared feature set whose features come
+//! from a [`FeatureSource`]: `gbdt` (LambdaMART), `onnx` (any ONNX model, run with tract) and
+//! `logistic` (the CTR model `cascade train` writes).
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use cascade_core::config::rec::AlgoConf;
 use cascade_core::{Candidate, FieldValue, Item, RequestContext};
+
+use crate::features::FeatureSource;
+use crate::gbdt::GbdtScorer;
+use crate::lr::LogisticScorer;
+use crate::onnx::OnnxScorer;
 
 /// Why a scorer could not score.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -94,9 +103,28 @@ impl Scorer for LookupScorer {
     }
 }
 
-/// Builds the scorer an `AlgoConfs` entry describes; the error names the setting at fault.
-pub fn build_scorer(conf: &AlgoConf) -> Result<Box<dyn Scorer>, (String, String)> {
+/// Builds the scorer an `AlgoConfs` entry describes; models over a feature set read the
+/// features `source` does not find on the candidate or its item from it. The error names the
+/// setting at fault.
+pub fn build_scorer(
+    conf: &AlgoConf,
+    source: &Arc<dyn FeatureSource>,
+) -> Result<Box<dyn Scorer>, (String, String)> {
     let setting = |key: &str| conf.settings.get(key);
+    let model_path = || -> Result<PathBuf, (String, String)> {
+        setting("ModelPath")
+            .and_then(|value| value.as_str())
+            .map(PathBuf::from)
+            .ok_or_else(|| {
+                (
+                    "ModelPath".to_string(),
+                    format!(
+                        "a `{}` model needs the ModelPath of its file",
+                        conf.algo_type
+                    ),
+                )
+            })
+    };
     match conf.algo_type.as_str() {
         "linear" => {
             let weights: BTreeMap<String, f64> = match setting("Weights") {
@@ -128,21 +156,44 @@ pub fn build_scorer(conf: &AlgoConf) -> Result<Box<dyn Scorer>, (String, String)
                 "a lookup model needs the Field to read".into(),
             )),
         },
-        "gbdt" => Err((
-            "Type".into(),
-            "`gbdt` models are not loaded from AlgoConfs yet (they need a feature source: \
-             see cascade_rank::gbdt::GbdtScorer::load); use linear or lookup"
-                .into(),
-        )),
-        "onnx" => Err((
-            "Type".into(),
-            "`onnx` models arrive with the ranking work; use linear or lookup".into(),
-        )),
+        "gbdt" => {
+            let path = model_path()?;
+            loaded(
+                &path,
+                GbdtScorer::load(&conf.name, &path, None, source.clone()),
+            )
+        }
+        "onnx" => {
+            let path = model_path()?;
+            loaded(
+                &path,
+                OnnxScorer::load(&conf.name, &path, None, source.clone()),
+            )
+        }
+        "logistic" => {
+            let path = model_path()?;
+            loaded(
+                &path,
+                LogisticScorer::load(&conf.name, &path, None, source.clone()),
+            )
+        }
         other => Err((
             "Type".into(),
-            format!("unknown model type `{other}`; expected gbdt, onnx, linear or lookup"),
+            format!(
+                "unknown model type `{other}`; expected gbdt, onnx, logistic, linear or lookup"
+            ),
         )),
     }
+}
+
+/// A model loaded from its file as a boxed scorer, or the error naming the file.
+fn loaded<S: Scorer + 'static, E: std::fmt::Display>(
+    path: &std::path::Path,
+    scorer: Result<S, E>,
+) -> Result<Box<dyn Scorer>, (String, String)> {
+    scorer
+        .map(|scorer| Box::new(scorer) as Box<dyn Scorer>)
+        .map_err(|e| ("ModelPath".to_string(), format!("{}: {e}", path.display())))
 }
 
 #[cfg(test)]
@@ -152,6 +203,12 @@ mod tests {
 
     fn conf(value: serde_json::Value) -> AlgoConf {
         serde_json::from_value(value).unwrap()
+    }
+
+    fn build(value: serde_json::Value) -> Result<Box<dyn Scorer>, (String, String)> {
+        let source: Arc<dyn FeatureSource> =
+            Arc::new(crate::features::MemoryFeatureSource::default());
+        build_scorer(&conf(value), &source)
     }
 
     #[test]
@@ -177,28 +234,55 @@ mod tests {
             },
         ];
         let request = RequestContext::default();
-        let linear = build_scorer(&conf(json!({"Name": "l", "Type": "linear",
-            "Weights": {"rating": 0.5, "score": 0.1}, "Bias": 1})))
+        let linear = build(json!({"Name": "l", "Type": "linear",
+            "Weights": {"rating": 0.5, "score": 0.1}, "Bias": 1}))
         .unwrap();
         assert_eq!(linear.score(&request, &inputs).unwrap(), [4.0, 2.0]);
-        let lookup = build_scorer(&conf(
-            json!({"Name": "k", "Type": "lookup", "Field": "rating"}),
-        ))
-        .unwrap();
+        let lookup = build(json!({"Name": "k", "Type": "lookup", "Field": "rating"})).unwrap();
         assert_eq!(lookup.score(&request, &inputs).unwrap(), [4.0, 0.0]);
     }
 
     #[test]
     fn bad_settings_are_named() {
-        let error = build_scorer(&conf(
-            json!({"Name": "l", "Type": "linear", "Weights": [1]}),
-        ))
-        .err()
-        .unwrap();
-        assert_eq!(error.0, "Weights");
-        let error = build_scorer(&conf(json!({"Name": "x", "Type": "xgb"})))
+        let error = build(json!({"Name": "l", "Type": "linear", "Weights": [1]}))
             .err()
             .unwrap();
+        assert_eq!(error.0, "Weights");
+        let error = build(json!({"Name": "x", "Type": "xgb"})).err().unwrap();
         assert_eq!(error.0, "Type");
+        let error = build(json!({"Name": "g", "Type": "gbdt"})).err().unwrap();
+        assert_eq!(error.0, "ModelPath");
+        let error = build(json!({"Name": "g", "Type": "gbdt", "ModelPath": "/nonexistent/m.json"}))
+            .err()
+            .unwrap();
+        assert_eq!(error.0, "ModelPath");
+        assert!(error.1.contains("/nonexistent/m.json"), "{}", error.1);
+    }
+
+    #[test]
+    fn an_onnx_model_file_is_built_from_its_conf() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../models/goodbooks-ranker.onnx"
+        );
+        let scorer = build(json!({"Name": "o", "Type": "onnx", "ModelPath": path})).unwrap();
+        let candidate = Candidate {
+            item_id: "i".into(),
+            score: 1.0,
+            retrieve_id: "als".into(),
+        };
+        let inputs = [ScoringInput {
+            candidate: &candidate,
+            item: None,
+        }];
+        let scores = scorer.score(&RequestContext::default(), &inputs).unwrap();
+        assert!(scores.len() == 1 && scores[0].is_finite(), "{scores:?}");
+        let error = build(json!({"Name": "o", "Type": "logistic", "ModelPath": path}))
+            .err()
+            .unwrap();
+        assert_eq!(
+            error.0, "ModelPath",
+            "an ONNX file is no logistic model file"
+        );
     }
 }

@@ -3,8 +3,9 @@
 
 use std::path::PathBuf;
 
+use cascade_core::Item;
 use cascade_core::config::TextEncoderConf;
-use cascade_core::{FieldValue, Item};
+use cascade_core::item_text::item_text;
 use cascade_infer::{EncoderError, TextEncoder, default_model_dir};
 
 /// Why the encoder is not available, or could not embed.
@@ -65,17 +66,7 @@ impl ItemEmbedder {
     /// The text embedded for `item`: its configured fields joined by ". "; `None` when they
     /// are all empty.
     pub fn text_of(&self, item: &Item) -> Option<String> {
-        let parts: Vec<String> = self
-            .fields
-            .iter()
-            .filter_map(|name| match item.fields.get(name)? {
-                FieldValue::Text(s) | FieldValue::Keyword(s) => Some(s.trim().to_string()),
-                FieldValue::Tags(tags) => Some(tags.join(", ")),
-                _ => None,
-            })
-            .filter(|s| !s.is_empty())
-            .collect();
-        (!parts.is_empty()).then(|| parts.join(". "))
+        item_text(&self.fields, |name| item.fields.get(name).cloned())
     }
 
     /// Whether `item` has text to embed but no vector yet.

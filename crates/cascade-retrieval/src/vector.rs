@@ -94,12 +94,13 @@ impl ItemVectors {
         sum
     }
 
-    /// `ids` that are indexed, with their cosine similarity to `query`, most similar first.
-    pub fn rank<'a>(
+    /// Each of `ids`' similarity to `query` (the dot product with its unit-length stored vector,
+    /// over the query's length: the cosine), in order; `None` for an id that is not indexed.
+    pub fn similarities<'a>(
         &self,
         query: &[f32],
         ids: impl Iterator<Item = &'a str>,
-    ) -> Vec<(String, f32)> {
+    ) -> Vec<Option<f32>> {
         let index = self.index.read();
         let norm = query
             .iter()
@@ -107,12 +108,24 @@ impl ItemVectors {
             .sum::<f32>()
             .sqrt()
             .max(f32::MIN_POSITIVE);
+        ids.map(|id| {
+            let vector = index.vector(id)?;
+            let dot: f32 = vector.iter().zip(query).map(|(a, b)| a * b).sum();
+            Some(dot / norm)
+        })
+        .collect()
+    }
+
+    /// `ids` that are indexed, with their cosine similarity to `query`, most similar first.
+    pub fn rank<'a>(
+        &self,
+        query: &[f32],
+        ids: impl Iterator<Item = &'a str> + Clone,
+    ) -> Vec<(String, f32)> {
+        let similarities = self.similarities(query, ids.clone());
         let mut ranked: Vec<(String, f32)> = ids
-            .filter_map(|id| {
-                let vector = index.vector(id)?;
-                let dot: f32 = vector.iter().zip(query).map(|(a, b)| a * b).sum();
-                Some((id.to_string(), dot / norm))
-            })
+            .zip(similarities)
+            .filter_map(|(id, similarity)| Some((id.to_string(), similarity?)))
             .collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         ranked

@@ -8,7 +8,10 @@ use std::sync::Arc;
 use cascade_core::config::{CascadeConfig, ConfigError};
 use cascade_core::{EventObserver, FieldType, Item, ItemObserver};
 use cascade_pipeline::spec::ensure_default_scene;
-use cascade_pipeline::{Deps, Engine, Recommender, Registry, Shared};
+use cascade_pipeline::{
+    Deps, Engine, ItemStatsIndex, LiveFeatureSource, Recommender, Registry, Shared,
+};
+use cascade_rank::features::FeatureSource;
 use cascade_retrieval::persisted;
 use cascade_retrieval::text::{TextField, TextIndex, TextTokenizer};
 use cascade_retrieval::{
@@ -42,6 +45,11 @@ pub struct App {
     pub index_origins: Vec<(String, IndexOrigin)>,
     /// The window features, when `WindowFeatureConfs` declares any.
     pub features: Option<LiveFeatures>,
+    /// The feature logger, when `FeatureLogConf.Enabled` (set at start-up; closed, its
+    /// records flushed, by [`App::persist_indexes`]).
+    pub feature_log: Option<cascade_rank::logging::FeatureLogger>,
+    /// What ranking models (and the feature log) read beside the candidate and its item.
+    pub feature_source: Arc<dyn FeatureSource>,
     data_dir: PathBuf,
     /// Set once background item writes must stop (before the indexes are saved).
     item_writes_closed: parking_lot::Mutex<bool>,
@@ -94,15 +102,18 @@ impl App {
         ));
         rebuild_swing_periodically(&item_cf, config.item_cf_conf.swing_rebuild_seconds);
         let startup_events = *stores.events.durable_len().borrow();
+        let item_stats = Arc::new(ItemStatsIndex::new(types.clone()));
         let observers: Vec<Arc<dyn EventObserver>> = vec![
             popular.clone(),
             interactions.clone(),
             exposures.clone(),
             item_cf.clone(),
             trending.clone(),
+            item_stats.clone(),
         ];
         let stream = StreamRuntime::start(stores.events.clone(), observers);
         let features = LiveFeatures::start(&config, &stores).map_err(features_failed)?;
+        let feature_log = crate::feature_log::open(&config)?;
         let fallback =
             Recommender::new(popular.clone(), interactions.clone(), stores.items.clone());
         let shared = Arc::new(Shared::new(&config, stores.items.clone(), fallback));
@@ -125,6 +136,12 @@ impl App {
         for (index, origin) in &index_origins {
             tracing::info!(index, ?origin, "index opened");
         }
+        let feature_source: Arc<dyn FeatureSource> = Arc::new(LiveFeatureSource::new(
+            interactions.clone(),
+            item_stats,
+            shared.clone(),
+            config.history_conf.max_items_per_user,
+        ));
         let mut registry = Registry::with_builtins(Deps {
             popular,
             interactions: interactions.clone(),
@@ -133,6 +150,7 @@ impl App {
             vectors: vectors.clone(),
             item_cf,
             trending,
+            features: feature_source.clone(),
         });
         extend(&mut registry);
         let engine = build_engine(config, &registry, &shared)?;
@@ -146,6 +164,8 @@ impl App {
             embedder,
             index_origins,
             features,
+            feature_log,
+            feature_source,
             data_dir,
             item_writes_closed: parking_lot::Mutex::new(false),
             registry,
@@ -231,6 +251,10 @@ impl App {
     /// Call it once no item write can arrive any more (after the server has stopped): the
     /// saved indexes are stamped with the catalogue version they reflect.
     pub fn persist_indexes(&self) -> Result<(), AppError> {
+        if let Some(feature_log) = &self.feature_log {
+            feature_log.close();
+            tracing::info!(stats = ?feature_log.stats(), "feature log closed");
+        }
         if let Some(features) = &self.features {
             let position = features.checkpoint().map_err(features_failed)?;
             tracing::info!(position, "window features checkpointed");

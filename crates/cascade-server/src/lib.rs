@@ -5,6 +5,7 @@ pub mod app;
 mod backfill;
 pub mod batch;
 pub mod error;
+mod feature_log;
 pub mod features;
 pub mod metrics;
 pub mod routes;

@@ -7,6 +7,7 @@
 //!
 //! [`EventObserver`]: cascade_core::EventObserver
 
+pub mod enrich;
 pub mod history;
 pub mod kafka;
 pub mod runtime;

@@ -28,6 +28,12 @@ pub enum BenchCommand {
     Encoder(crate::bench_encoder::EncoderBench),
     /// Window features on the stream: events/s with five features, and ack-to-visible latency.
     Stream(crate::bench_stream::StreamBench),
+    /// The text embedding enricher through its micro-batcher: events/s per batch size.
+    Enricher(crate::bench_enricher::EnricherBench),
+    /// Drives a running server on loopback with recommend, search and event requests.
+    Http(crate::bench_http::HttpBench),
+    /// Times `cascade serve` from start to /ready over a data directory; reports its memory.
+    Startup(crate::bench_http::StartupBench),
 }
 
 /// `cascade bench store` arguments.
@@ -78,6 +84,9 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         }
         BenchCommand::Encoder(args) => crate::bench_encoder::run(&args),
         BenchCommand::Stream(args) => crate::bench_stream::run(&args),
+        BenchCommand::Enricher(args) => crate::bench_enricher::run(&args),
+        BenchCommand::Http(args) => crate::runtime()?.block_on(crate::bench_http::run(&args)),
+        BenchCommand::Startup(args) => crate::bench_http::startup_run(&args),
     }
 }
 

@@ -7,11 +7,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use cascade_core::config::CascadeConfig;
-use cascade_core::{Event, FieldValue, Item, RequestContext};
+use cascade_core::{Event, Item, RequestContext};
 use cascade_pipeline::registry::BuiltRecall;
 use cascade_retrieval::{AlsConfig, AlsRecall};
 use cascade_server::App;
 use cascade_store::EmbeddedStore;
+
+use crate::gen_data::{Events, World, WorldSpec};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -35,26 +37,26 @@ pub struct PipelineBench {
     seed: u64,
 }
 
-const CATEGORIES: usize = 50;
+const CLUSTERS: usize = 50;
 const DIMENSION: usize = 16;
 
 const SCENE: &str = r#"{
     "RecallConfs": [
         {"Name": "popular", "RecallType": "UserGlobalHotRecall", "RecallCount": 300},
-        {"Name": "newest", "RecallType": "ColdStartRecall", "RecallCount": 100, "TimeField": "year"},
+        {"Name": "newest", "RecallType": "ColdStartRecall", "RecallCount": 100, "TimeField": "created"},
         {"Name": "als", "RecallType": "BenchAls", "RecallCount": 200, "TimeoutMs": 40}
     ],
     "FilterConfs": [
         {"Name": "interacted", "FilterType": "UserInteractedFilter"},
-        {"Name": "rated", "FilterType": "ItemStateFilter", "Condition": "rating >= 1.5"},
+        {"Name": "rated", "FilterType": "ItemStateFilter", "Condition": "quality >= 1.5"},
         {"Name": "top200", "FilterType": "AdjustCountFilter", "Count": 200}
     ],
     "SortConfs": [
-        {"Name": "mmr", "SortType": "MMRSort", "Embedding": "v", "Lambda": 0.7, "TopN": 50}
+        {"Name": "mmr", "SortType": "MMRSort", "Embedding": "vec", "Lambda": 0.7, "TopN": 50}
     ],
     "AlgoConfs": [
-        {"Name": "coarse", "Type": "linear", "Weights": {"score": 1.0, "rating": 0.5}},
-        {"Name": "fine", "Type": "linear", "Weights": {"score": 1.0, "rating": 2.0, "year": 0.01}}
+        {"Name": "coarse", "Type": "linear", "Weights": {"score": 1.0, "quality": 0.5}},
+        {"Name": "fine", "Type": "linear", "Weights": {"score": 1.0, "quality": 2.0, "price": -0.001}}
     ],
     "SceneConfs": {"home": {"default": {"RecallNames": ["popular", "newest", "als"]}}},
     "FilterNames": {"home": ["interacted", "rated"]},
@@ -65,71 +67,20 @@ const SCENE: &str = r#"{
     "EngineConf": {"TimeoutMs": 100}
 }"#;
 
-/// The synthetic world: items in categories with embeddings near their category's centre;
-/// users who mostly read one category; item popularity skewed (power law within a category).
+/// The synthetic world of `cascade gen-data`: items in clusters with embeddings near their
+/// cluster's centroid; users who mostly keep to one to three clusters; item popularity
+/// power-law within a cluster.
 fn generate(args: &PipelineBench) -> (Vec<Item>, Vec<Event>) {
-    let mut rng = StdRng::seed_from_u64(args.seed);
-    let centres: Vec<Vec<f32>> = (0..CATEGORIES)
-        .map(|_| {
-            (0..DIMENSION)
-                .map(|_| rng.random_range(-1.0..1.0))
-                .collect()
-        })
-        .collect();
-    let items: Vec<Item> = (0..args.items)
-        .map(|i| {
-            let category = i % CATEGORIES;
-            let vector = centres[category]
-                .iter()
-                .map(|c| c + rng.random_range(-0.3..0.3))
-                .collect();
-            Item {
-                id: format!("i{i}"),
-                fields: [
-                    (
-                        "category".to_string(),
-                        FieldValue::Keyword(format!("c{category}")),
-                    ),
-                    (
-                        "rating".to_string(),
-                        FieldValue::Numeric(rng.random_range(1.0..5.0)),
-                    ),
-                    (
-                        "year".to_string(),
-                        FieldValue::Numeric(rng.random_range(1950..2025) as f64),
-                    ),
-                ]
-                .into(),
-                embeddings: [("v".to_string(), vector)].into(),
-            }
-        })
-        .collect();
-    let per_category = args.items / CATEGORIES;
-    let events = (0..args.events)
-        .map(|e| {
-            let user = rng.random_range(0..args.users);
-            let category = if rng.random_bool(0.8) {
-                user % CATEGORIES
-            } else {
-                rng.random_range(0..CATEGORIES)
-            };
-            // power law within the category: rank r with probability ~ 1/r
-            let rank =
-                ((per_category as f64).powf(rng.random::<f64>()) as usize).min(per_category - 1);
-            let item = rank * CATEGORIES + category;
-            Event {
-                event_id: format!("e{e}"),
-                event_type: "click".into(),
-                uid: format!("u{user}"),
-                item_id: format!("i{item}"),
-                timestamp: 1_700_000_000_000 + e as i64 * 1000,
-                value: 1.0,
-                context: Default::default(),
-                text: None,
-            }
-        })
-        .collect();
-    (items, events)
+    let world = Arc::new(World::new(WorldSpec {
+        items: args.items,
+        users: args.users,
+        events: args.events,
+        seed: args.seed,
+        clusters: CLUSTERS,
+        dimension: DIMENSION,
+    }));
+    let items = (0..args.items).map(|i| world.item(i)).collect();
+    (items, Events::new(world).collect())
 }
 
 fn percentile(sorted: &[Duration], q: f64) -> Duration {

@@ -3,12 +3,16 @@
 mod bench;
 mod bench_ann;
 mod bench_encoder;
+mod bench_enricher;
+mod bench_http;
 mod bench_pipeline;
 mod bench_stream;
 mod demo;
 mod eval;
+mod gen_data;
 mod import;
 mod serve;
+mod train;
 
 use std::path::PathBuf;
 
@@ -67,6 +71,11 @@ enum Command {
     Bench(bench::BenchCommand),
     /// Evaluates recall sources offline (popularity, ALS) on held-out interactions.
     Eval(eval::EvalArgs),
+    /// Generates a seeded synthetic catalogue, users and events (NDJSON or into a data directory).
+    GenData(gen_data::GenDataArgs),
+    /// Trains a ranking model (LambdaMART or logistic regression) from the data directory's
+    /// events, features backfilled as of each event, into a versioned model file.
+    Train(train::TrainArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -93,6 +102,8 @@ fn main() -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(&args),
         Command::Bench(command) => bench::run(command),
         Command::Eval(args) => eval::run(&args),
+        Command::GenData(args) => gen_data::run(&args),
+        Command::Train(args) => train::run(&args),
     }
 }
 

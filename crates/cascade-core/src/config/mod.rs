@@ -1,7 +1,9 @@
 //! The configuration document: one JSON file (comments allowed) with PascalCase keys,
 //! in the style of PAI-Rec's `RecommendConfig`.
 
+pub mod enrich;
 pub mod experiment;
+pub mod feature_log;
 pub mod features;
 pub mod kafka;
 pub mod rec;
@@ -15,7 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::EventTypes;
 use crate::item::ItemSchema;
+pub use enrich::EnricherConf;
 pub use experiment::ExperimentConfs;
+pub use feature_log::FeatureLogConf;
 pub use features::{FeatureStoreConf, WindowFeatureConf};
 pub use kafka::KafkaConf;
 pub use rec::RecommendSections;
@@ -120,6 +124,12 @@ pub struct CascadeConfig {
     /// The shared Kafka event stream (distributed mode); off when absent.
     #[serde(default)]
     pub kafka_conf: Option<KafkaConf>,
+    /// Models run on the stream's events, their outputs written as features.
+    #[serde(default)]
+    pub enricher_confs: Vec<EnricherConf>,
+    /// Feature logging at serving time; off by default.
+    #[serde(default)]
+    pub feature_log_conf: FeatureLogConf,
 }
 
 impl CascadeConfig {
@@ -152,6 +162,8 @@ impl CascadeConfig {
                 &config.event_conf,
             ),
             kafka::check(config.kafka_conf.as_ref()),
+            enrich::check(&config),
+            feature_log::check(&config.feature_log_conf),
         ]
         .concat();
         if issues.is_empty() {

@@ -36,6 +36,17 @@ impl UserProfile {
         profile
     }
 
+    /// Adds one more history entry, as [`UserProfile::from_history`] counts each: the item
+    /// when the catalogue has it, `None` when it does not. Replaying a history in order, one
+    /// push per item, gives the profile `from_history` builds (offline backfill keeps one
+    /// profile per user up to date this way).
+    pub fn push(&mut self, item: Option<&Item>) {
+        self.activity += 1;
+        if let Some(item) = item {
+            self.add(item);
+        }
+    }
+
     fn add(&mut self, item: &Item) {
         for (field, value) in &item.fields {
             match value {

@@ -7,6 +7,9 @@ use cascade_core::RequestContext;
 
 use super::profile::UserProfile;
 
+/// The event type whose value is a rating: `item_rating_mean` averages the values of these.
+pub const RATING_EVENT: &str = "rating";
+
 /// What the interaction log says about one item.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct ItemStats {
@@ -22,6 +25,17 @@ impl ItemStats {
     /// The mean rating value, if it has ratings.
     pub fn rating_mean(&self) -> Option<f64> {
         (self.ratings > 0).then(|| self.rating_sum / f64::from(self.ratings))
+    }
+
+    /// Counts a user's first interaction with the item.
+    pub fn count_user(&mut self) {
+        self.users += 1;
+    }
+
+    /// Counts a user's rating of the item (once per user).
+    pub fn count_rating(&mut self, value: f64) {
+        self.rating_sum += value;
+        self.ratings += 1;
     }
 }
 

@@ -1,50 +1,20 @@
 //! The model file: a LightGBM model with the feature schema it was trained on, how it was
 //! trained and on which span of data, under a format name and version.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
-use cascade_core::time::TimestampMs;
 use serde::{Deserialize, Serialize};
 
 use super::GbdtError;
 use super::forest::Forest;
 use crate::features::{FeatureMatrix, FeatureSet};
+use crate::model_file::{self, HeaderError};
+pub use crate::model_file::{DataSpan, TrainingInfo};
 
 /// The `format` every Cascade GBDT model file declares.
 pub const MODEL_FORMAT: &str = "cascade-gbdt";
 /// The format version this build writes and reads.
 pub const MODEL_VERSION: u32 = 1;
-
-/// The time span of the interactions a model was trained on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DataSpan {
-    /// The earliest interaction, ms since the epoch.
-    pub from_ms: TimestampMs,
-    /// The latest interaction, ms since the epoch.
-    pub to_ms: TimestampMs,
-}
-
-/// How a model was trained.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrainingInfo {
-    /// When training finished, ms since the epoch.
-    pub trained_at_ms: TimestampMs,
-    /// The span of the interactions behind the training data, when known.
-    pub data_span: Option<DataSpan>,
-    /// Training rows (candidates).
-    pub rows: usize,
-    /// Training queries (users).
-    pub queries: usize,
-    /// Rows with a positive label.
-    pub positives: usize,
-    /// Trees kept (after early stopping, if any).
-    pub trees: usize,
-    /// The LightGBM parameters used.
-    pub params: serde_json::Value,
-    /// Offline metrics by name, e.g. `train_ndcg@10`, `valid_ndcg@10`.
-    pub metrics: BTreeMap<String, f64>,
-}
 
 /// A model file as stored: JSON with the LightGBM text model inside.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,18 +45,14 @@ impl GbdtModel {
     /// Checks a model file and builds the model: format and version, feature names that
     /// declare a feature set, and a LightGBM model over exactly those features.
     pub fn from_file(file: ModelFile) -> Result<Self, GbdtError> {
-        if file.format != MODEL_FORMAT {
-            return Err(GbdtError::Format(format!(
-                "format is `{}`, expected `{MODEL_FORMAT}`",
-                file.format
-            )));
-        }
-        if file.version != MODEL_VERSION {
-            return Err(GbdtError::Version {
-                found: file.version,
-                supported: MODEL_VERSION,
-            });
-        }
+        model_file::check_header(&file.format, file.version, MODEL_FORMAT, MODEL_VERSION).map_err(
+            |e| match e {
+                HeaderError::Format { .. } => GbdtError::Format(e.to_string()),
+                HeaderError::Version { found, supported } => {
+                    GbdtError::Version { found, supported }
+                }
+            },
+        )?;
         let features = FeatureSet::parse(&file.features)?;
         let forest = Forest::parse(&file.lightgbm_model)?;
         if forest.feature_names() != file.features.as_slice() {
@@ -105,12 +71,7 @@ impl GbdtModel {
 
     /// Loads a model file written by [`GbdtModel::save`].
     pub fn load(path: &Path) -> Result<Self, GbdtError> {
-        let text = std::fs::read_to_string(path).map_err(|source| GbdtError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        let file: ModelFile = serde_json::from_str(&text)
-            .map_err(|e| GbdtError::Format(format!("{}: {e}", path.display())))?;
+        let file: ModelFile = model_file::read_json(path)?;
         Self::from_file(file)
     }
 
@@ -124,34 +85,18 @@ impl GbdtModel {
 
     /// `Ok` when the model's features are `expected`, in order.
     pub fn check_schema(&self, expected: &FeatureSet) -> Result<(), GbdtError> {
-        if &self.features == expected {
-            return Ok(());
-        }
-        let (expected, found) = (expected.names(), self.features.names());
-        let difference = match expected.iter().zip(&found).position(|(a, b)| a != b) {
-            Some(i) => format!(
-                "column {i} is `{}` in the model but `{}` in the scorer",
-                found[i], expected[i]
-            ),
-            None => "one list is a prefix of the other".to_string(),
-        };
-        Err(GbdtError::Schema {
-            expected_len: expected.len(),
-            found_len: found.len(),
-            expected,
-            found,
-            difference,
+        model_file::check_schema(&self.features, expected).map_err(|mismatch| GbdtError::Schema {
+            expected_len: mismatch.expected.len(),
+            found_len: mismatch.found.len(),
+            expected: mismatch.expected,
+            found: mismatch.found,
+            difference: mismatch.difference,
         })
     }
 
     /// Writes the model file (JSON).
     pub fn save(&self, path: &Path) -> Result<(), GbdtError> {
-        let text = serde_json::to_string_pretty(&self.file)
-            .map_err(|e| GbdtError::Format(e.to_string()))?;
-        std::fs::write(path, text).map_err(|source| GbdtError::Io {
-            path: path.display().to_string(),
-            source,
-        })
+        Ok(model_file::write_json(path, &self.file)?)
     }
 
     /// The features the model reads, in column order.

@@ -101,14 +101,7 @@ impl RankingData {
         let mut text = String::with_capacity(self.rows() * (self.features.columns() + 1) * 12);
         for (row, label) in self.labels.iter().enumerate() {
             write!(text, "{label}").expect("writing to a String");
-            for value in self.features.row(row) {
-                if value.is_nan() {
-                    text.push_str("\tnan");
-                } else {
-                    write!(text, "\t{value:e}").expect("writing to a String");
-                }
-            }
-            text.push('\n');
+            push_values(&mut text, self.features.row(row));
         }
         std::fs::write(path, text).map_err(io)?;
         let queries: String = self.groups.iter().map(|n| format!("{n}\n")).collect();
@@ -116,6 +109,52 @@ impl RankingData {
         query_path.push(".query");
         std::fs::write(query_path, queries).map_err(io)
     }
+}
+
+impl RankingData {
+    /// Writes the rows as a TSV file at `path` for trainers outside Cascade
+    /// (`scripts/train-onnx-ranker.py`): a header `label<TAB>group<TAB>` + the feature
+    /// `names`, then one line per row: its label, its query's index (0-based, in order) and
+    /// its values, `nan` for a missing one. `names` must name every column.
+    pub fn write_tsv(&self, names: &[String], path: &Path) -> Result<(), GbdtError> {
+        if names.len() != self.features.columns() {
+            return Err(GbdtError::Data(format!(
+                "{} feature names for rows of {} features",
+                names.len(),
+                self.features.columns()
+            )));
+        }
+        let mut text = String::with_capacity((self.rows() + 1) * (names.len() + 2) * 12);
+        text.push_str("label\tgroup");
+        for name in names {
+            write!(text, "\t{name}").expect("writing to a String");
+        }
+        text.push('\n');
+        let mut row = 0;
+        for (group, &size) in self.groups.iter().enumerate() {
+            for _ in 0..size {
+                write!(text, "{}\t{group}", self.labels[row]).expect("writing to a String");
+                push_values(&mut text, self.features.row(row));
+                row += 1;
+            }
+        }
+        std::fs::write(path, text).map_err(|source| GbdtError::Io {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+}
+
+/// Appends a row's values, each after a tab (`nan` for a missing one), and ends the line.
+fn push_values(text: &mut String, values: &[f64]) {
+    for value in values {
+        if value.is_nan() {
+            text.push_str("\tnan");
+        } else {
+            write!(text, "\t{value:e}").expect("writing to a String");
+        }
+    }
+    text.push('\n');
 }
 
 /// LambdaMART hyper-parameters.

@@ -85,6 +85,7 @@ pub async fn recommend(
     let request_id = request.request_id.clone();
     let (uid, scene) = (request.uid.clone(), request.scene_id.clone());
     let started = std::time::Instant::now();
+    let logged_request = app.feature_log.as_ref().map(|_| request.clone());
     let outcome = app.engine().recommend(request).await.map_err(|error| {
         ApiError::invalid(
             "invalid recommend request",
@@ -95,6 +96,9 @@ pub async fn recommend(
         .record(started.elapsed().as_secs_f64());
     if app.config().engine_conf.log_impressions && !outcome.items.is_empty() {
         log_impressions(&app, &request_id, &uid, &scene, &outcome);
+    }
+    if let (Some(logger), Some(request)) = (&app.feature_log, &logged_request) {
+        crate::feature_log::log_shown(&app, logger, request, &outcome, now_ms());
     }
     let mut answer = serde_json::json!({
         "code": 200,

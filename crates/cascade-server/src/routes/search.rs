@@ -185,7 +185,7 @@ pub async fn search(
                 name: "personal",
                 weight: personal_weight,
                 hits: index
-                    .rank(&profile, found.into_iter())
+                    .rank(&profile, found.iter().copied())
                     .into_iter()
                     .map(|(id, score)| (id, f64::from(score)))
                     .collect(),

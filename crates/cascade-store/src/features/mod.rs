@@ -22,7 +22,11 @@ pub use batch::{UserItemFeatures, read_user_and_items};
 pub use embedded::{EmbeddedFeatureStore, FEATURES_FILE};
 pub use redis::RedisFeatureStore;
 
-/// A feature value: a number (a count, a mean, a ratio) or a list (the last N items).
+/// A feature value: a number (a count, a mean, a ratio), a list (the last N items) or a
+/// vector (an embedding written by an enricher).
+///
+/// Stored untagged: a JSON number, a list of strings or a list of numbers; an empty list
+/// reads as an empty `List`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum FeatureValue {
@@ -30,6 +34,8 @@ pub enum FeatureValue {
     Number(f64),
     /// A list of values, newest first.
     List(Vec<String>),
+    /// A vector of numbers, e.g. a text embedding.
+    Vector(Vec<f32>),
 }
 
 /// Which value: a feature of an entity.
@@ -94,4 +100,34 @@ fn decode(key: FeatureKey<'_>, bytes: &[u8]) -> Result<FeatureValue, StoreError>
         key: format!("{}/{}", key.feature, key.entity),
         reason: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(value: &FeatureValue) -> FeatureValue {
+        let key = FeatureKey {
+            feature: "f",
+            entity: "e",
+        };
+        decode(key, &encode(value)).unwrap()
+    }
+
+    #[test]
+    fn numbers_lists_and_vectors_decode_as_what_they_were() {
+        let list = FeatureValue::List(vec!["i2".into(), "1.5".into()]);
+        let vector = FeatureValue::Vector(vec![0.25, -1.0, 3.5]);
+        let number = FeatureValue::Number(2.5);
+        for value in [&list, &vector, &number] {
+            assert_eq!(&round_trip(value), value);
+        }
+        let parsed: FeatureValue = serde_json::from_str(r#"["a", "b"]"#).unwrap();
+        assert_eq!(parsed, FeatureValue::List(vec!["a".into(), "b".into()]));
+        let parsed: FeatureValue = serde_json::from_str("[1, 2.5]").unwrap();
+        assert_eq!(parsed, FeatureValue::Vector(vec![1.0, 2.5]));
+        let parsed: FeatureValue = serde_json::from_str("[]").unwrap();
+        assert_eq!(parsed, FeatureValue::List(Vec::new()));
+        assert!(serde_json::from_str::<FeatureValue>(r#"["a", 1]"#).is_err());
+    }
 }

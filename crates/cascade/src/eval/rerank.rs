@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use cascade_core::{Candidate, Event, Item, RequestContext};
-use cascade_rank::features::{FeatureSet, FeatureSource, ItemStats, UserProfile};
+use cascade_rank::features::{FeatureSet, FeatureSource, ItemStats, RATING_EVENT, UserProfile};
 use cascade_rank::gbdt::{DataSpan, GbdtScorer, LambdaMartConfig, RankingData};
 use cascade_rank::offline::{Interaction, Metrics, Protocol, Split};
 use cascade_rank::scorer::{Scorer, ScoringInput};
@@ -97,6 +97,10 @@ pub(super) struct RerankArgs {
     /// Writes the trained ranker's model file (JSON, with its feature schema) here.
     #[arg(long)]
     rerank_model_out: Option<PathBuf>,
+    /// Writes the ranker's training queries here as TSV (`label<TAB>group<TAB>features...`,
+    /// `nan` for a missing value), for `scripts/train-onnx-ranker.py`.
+    #[arg(long)]
+    export_ranking_data: Option<PathBuf>,
 }
 
 /// What the two-stage evaluation measured.
@@ -227,6 +231,9 @@ pub(super) fn run(
         span = merge_span(span, shared.span(&resplit.train));
     }
 
+    if let Some(path) = &rerank.export_ranking_data {
+        training.write_tsv(&features.names(), path)?;
+    }
     let config = LambdaMartConfig {
         trees: rerank.rerank_trees,
         learning_rate: rerank.rerank_learning_rate,
@@ -377,7 +384,7 @@ fn catalogue(args: &EvalArgs, data: &Dataset) -> anyhow::Result<Vec<Option<Item>
 fn ratings(events: &[Event], data: &Dataset) -> HashMap<(u32, u32), f64> {
     events
         .iter()
-        .filter(|event| event.event_type == "rating")
+        .filter(|event| event.event_type == RATING_EVENT)
         .filter_map(|event| {
             let user = data.users.get(&event.uid)?;
             let item = data.items.get(&event.item_id)?;
@@ -417,10 +424,9 @@ impl Stage {
         for (&user, items) in history {
             for &item in items {
                 let entry = &mut stats[item as usize];
-                entry.users += 1;
+                entry.count_user();
                 if let Some(&rating) = shared.ratings.get(&(user, item)) {
-                    entry.rating_sum += rating;
-                    entry.ratings += 1;
+                    entry.count_rating(rating);
                 }
             }
         }

@@ -1,0 +1,159 @@
+//! The online feature source: what ranking models read at serving time, from the same live
+//! state the recall sources use.
+//!
+//! [`ItemStatsIndex`] follows the event log and keeps each item's interaction statistics;
+//! [`LiveFeatureSource`] answers [`FeatureSource`] from it, from the users' interaction
+//! histories and from the engine's item cache. Offline jobs answer the same trait from
+//! training data, so a model sees features computed by the same code in both places.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+use std::sync::Arc;
+
+use cascade_core::{Event, EventObserver, EventTypes, RequestContext};
+use cascade_rank::features::{FeatureSource, ItemStats, RATING_EVENT, UserProfile};
+use cascade_stream::UserHistory;
+use parking_lot::{Mutex, RwLock};
+
+use crate::engine::Shared;
+
+/// Each item's interaction statistics, kept up to date from the event log: distinct users who
+/// interacted (each user counted once per item), and the ratings received (one per user).
+pub struct ItemStatsIndex {
+    types: EventTypes,
+    /// Hashes of the (user, item) pairs and (user, item, rating) triples already counted.
+    counted: Mutex<HashSet<u64>>,
+    stats: RwLock<HashMap<String, ItemStats>>,
+}
+
+impl ItemStatsIndex {
+    /// An empty index that counts the interaction types of `types`.
+    pub fn new(types: EventTypes) -> Self {
+        Self {
+            types,
+            counted: Mutex::new(HashSet::new()),
+            stats: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The statistics of `item_id`; all zero for an item nobody interacted with.
+    pub fn get(&self, item_id: &str) -> ItemStats {
+        self.stats.read().get(item_id).copied().unwrap_or_default()
+    }
+}
+
+/// A stable hash of one counted fact.
+fn fact(uid: &str, item_id: &str, rating: bool) -> u64 {
+    BuildHasherDefault::<DefaultHasher>::default().hash_one((uid, item_id, rating))
+}
+
+impl EventObserver for ItemStatsIndex {
+    fn observe(&self, _seq: u64, event: &Event) {
+        if !self.types.is_interaction(&event.event_type) {
+            return;
+        }
+        let rating = event.event_type == RATING_EVENT;
+        let (new_user, new_rating) = {
+            let mut counted = self.counted.lock();
+            let new_user = counted.insert(fact(&event.uid, &event.item_id, false));
+            let new_rating = rating && counted.insert(fact(&event.uid, &event.item_id, true));
+            (new_user, new_rating)
+        };
+        if !new_user && !new_rating {
+            return;
+        }
+        let mut stats = self.stats.write();
+        let entry = stats.entry(event.item_id.clone()).or_default();
+        if new_user {
+            entry.count_user();
+        }
+        if new_rating {
+            entry.count_rating(event.value);
+        }
+    }
+}
+
+/// The [`FeatureSource`] of a running engine: user profiles from the users' recent
+/// interactions (items read through the engine's cache), item statistics from an
+/// [`ItemStatsIndex`]. Scores of recall sources that did not propose a candidate are not
+/// computed online: those features read as missing.
+pub struct LiveFeatureSource {
+    interactions: Arc<UserHistory>,
+    stats: Arc<ItemStatsIndex>,
+    shared: Arc<Shared>,
+    history_len: usize,
+}
+
+impl LiveFeatureSource {
+    /// A source over live state; profiles summarise at most `history_len` recent items.
+    pub fn new(
+        interactions: Arc<UserHistory>,
+        stats: Arc<ItemStatsIndex>,
+        shared: Arc<Shared>,
+        history_len: usize,
+    ) -> Self {
+        Self {
+            interactions,
+            stats,
+            shared,
+            history_len,
+        }
+    }
+}
+
+impl FeatureSource for LiveFeatureSource {
+    fn user(&self, request: &RequestContext) -> Arc<UserProfile> {
+        let recent = self.interactions.recent(&request.uid, self.history_len);
+        if recent.is_empty() {
+            return Arc::default();
+        }
+        let items: Vec<_> = recent.iter().map(|id| self.shared.item(id)).collect();
+        Arc::new(UserProfile::from_history(
+            items.iter().map(Option::as_deref),
+        ))
+    }
+
+    fn item_stats(&self, item_id: &str) -> ItemStats {
+        self.stats.get(item_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(uid: &str, item: &str, kind: &str, value: f64) -> Event {
+        let mut event = Event::new(&format!("{uid}-{item}-{kind}-{value}"), kind, uid, item, 0);
+        event.value = value;
+        event
+    }
+
+    #[test]
+    fn counts_each_user_once_per_item_and_each_rating_once() {
+        let index = ItemStatsIndex::new(EventTypes::default());
+        for (seq, e) in [
+            event("a", "x", "click", 1.0),
+            event("a", "x", "click", 1.0),
+            event("b", "x", RATING_EVENT, 4.0),
+            event("b", "x", RATING_EVENT, 2.0),
+            event("c", "x", "impression", 1.0),
+            event("a", "y", RATING_EVENT, 5.0),
+        ]
+        .iter()
+        .enumerate()
+        {
+            index.observe(seq as u64, e);
+        }
+        assert_eq!(
+            index.get("x"),
+            ItemStats {
+                users: 2,
+                rating_sum: 4.0,
+                ratings: 1
+            },
+            "a twice, b's first rating; the impression is no interaction"
+        );
+        assert_eq!(index.get("y").rating_mean(), Some(5.0));
+        assert_eq!(index.get("z"), ItemStats::default());
+    }
+}
