@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Cascade's test command (the README's, and what CI runs): formatting, lints, every test.
-# Today's suite needs no outside server; when the Redis and Kafka backends land, this script
-# installs and starts them before the tests.
+# It installs what the tests need (build tools, the text-encoder model) and starts the real
+# servers they talk to (Redis, the tansu Kafka broker) before running them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Native build tools (CMake, libclang) that LightGBM needs.
