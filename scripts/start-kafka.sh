@@ -33,7 +33,7 @@ install() {
     [ -x "$bin" ] && return 0
     echo "start-kafka: installing tansu $version with cargo (once; cached in $root)" >&2
     local started=$SECONDS
-    cargo install tansu --version "=$version" --locked --features libsql --root "$root" --quiet
+    env -u CARGO_TARGET_DIR cargo install tansu --version "=$version" --locked --features libsql --root "$root" --quiet
     echo "start-kafka: tansu installed in $((SECONDS - started))s" >&2
 }
 

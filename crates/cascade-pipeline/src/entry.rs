@@ -19,10 +19,9 @@ pub fn field_value(item: &Item, name: &str) -> Value {
 /// A candidate with its provenance and its item.
 #[derive(Debug, Clone)]
 pub struct Entry {
-    /// The item id, the current score and the first recall source (`retrieve_id`).
+    /// The item id, the current score, the first recall source (`retrieve_id`) and every
+    /// recall source that proposed the item with its score, in recall order.
     pub candidate: Candidate,
-    /// Every recall source that proposed the item, in recall order.
-    pub sources: Vec<String>,
     /// The pipeline that produced it.
     pub pipeline: Arc<str>,
     /// The item, when it is in the catalogue.
@@ -79,12 +78,7 @@ pub(crate) fn test_entry(
     fields: &[(&str, FieldValue)],
 ) -> Entry {
     Entry {
-        candidate: Candidate {
-            item_id: id.to_string(),
-            score,
-            retrieve_id: "test".into(),
-        },
-        sources: vec!["test".into()],
+        candidate: Candidate::new(id.to_string(), score, "test".into()),
         pipeline: Arc::from(pipeline),
         item: Some(Arc::new(Item {
             id: id.to_string(),

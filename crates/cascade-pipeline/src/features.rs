@@ -3,8 +3,9 @@
 //!
 //! [`ItemStatsIndex`] follows the event log and keeps each item's interaction statistics;
 //! [`LiveFeatureSource`] answers [`FeatureSource`] from it, from the users' interaction
-//! histories and from the engine's item cache. Offline jobs answer the same trait from
-//! training data, so a model sees features computed by the same code in both places.
+//! histories, from the engine's item cache and from the feature store (window features,
+//! enricher outputs). Offline jobs answer the same trait from training data, so a model sees
+//! features computed by the same code in both places.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
@@ -12,6 +13,8 @@ use std::sync::Arc;
 
 use cascade_core::{Event, EventObserver, EventTypes, RequestContext};
 use cascade_rank::features::{FeatureSource, ItemStats, RATING_EVENT, UserProfile};
+use cascade_store::FeatureStore;
+use cascade_store::features::{UserItemFeatures, read_user_and_items};
 use cascade_stream::UserHistory;
 use parking_lot::{Mutex, RwLock};
 
@@ -75,13 +78,16 @@ impl EventObserver for ItemStatsIndex {
 
 /// The [`FeatureSource`] of a running engine: user profiles from the users' recent
 /// interactions (items read through the engine's cache), item statistics from an
-/// [`ItemStatsIndex`]. Scores of recall sources that did not propose a candidate are not
-/// computed online: those features read as missing.
+/// [`ItemStatsIndex`], feature-store values from the store given by
+/// [`LiveFeatureSource::with_store`] (without one they read as missing). Scores of recall
+/// sources that did not propose a candidate are not computed online: those features read as
+/// missing.
 pub struct LiveFeatureSource {
     interactions: Arc<UserHistory>,
     stats: Arc<ItemStatsIndex>,
     shared: Arc<Shared>,
     history_len: usize,
+    store: Option<Arc<dyn FeatureStore>>,
 }
 
 impl LiveFeatureSource {
@@ -97,6 +103,15 @@ impl LiveFeatureSource {
             stats,
             shared,
             history_len,
+            store: None,
+        }
+    }
+
+    /// The same source reading `user_feature.*` and `item_feature.*` from `store`.
+    pub fn with_store(self, store: Arc<dyn FeatureStore>) -> Self {
+        Self {
+            store: Some(store),
+            ..self
         }
     }
 }
@@ -115,6 +130,26 @@ impl FeatureSource for LiveFeatureSource {
 
     fn item_stats(&self, item_id: &str) -> ItemStats {
         self.stats.get(item_id)
+    }
+
+    /// One [`read_user_and_items`]; a failed read is logged, counted
+    /// (`cascade_feature_store_read_failures_total`) and reads as missing.
+    fn store_features(
+        &self,
+        request: &RequestContext,
+        user_features: &[&str],
+        items: &[&str],
+        item_features: &[&str],
+    ) -> Option<UserItemFeatures> {
+        let store = self.store.as_deref()?;
+        match read_user_and_items(store, &request.uid, user_features, items, item_features) {
+            Ok(values) => Some(values),
+            Err(error) => {
+                tracing::warn!(uid = %request.uid, %error, "ranking features not read from the feature store");
+                metrics::counter!("cascade_feature_store_read_failures_total").increment(1);
+                None
+            }
+        }
     }
 }
 

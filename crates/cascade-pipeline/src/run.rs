@@ -237,15 +237,18 @@ async fn recall(
     for (_, name, candidates) in results {
         for candidate in candidates.iter() {
             match index.get(&candidate.item_id) {
-                Some(&at) => entries[at].sources.push(name.clone()),
+                Some(&at) => entries[at]
+                    .candidate
+                    .recall_scores
+                    .push((name.clone(), candidate.score)),
                 None => {
                     index.insert(candidate.item_id.clone(), entries.len());
                     entries.push(Entry {
-                        candidate: Candidate {
-                            retrieve_id: name.clone(),
-                            ..candidate.clone()
-                        },
-                        sources: vec![name.clone()],
+                        candidate: Candidate::new(
+                            candidate.item_id.clone(),
+                            candidate.score,
+                            name.clone(),
+                        ),
                         pipeline: pipeline.clone(),
                         item: None,
                         stage_scores: request

@@ -117,7 +117,12 @@ pub fn candidate_trace(entry: &Entry, dropped_by: Option<String>) -> CandidateTr
     CandidateTrace {
         item_id: entry.id().to_string(),
         pipeline: entry.pipeline.to_string(),
-        sources: entry.sources.clone(),
+        sources: entry
+            .candidate
+            .recall_scores
+            .iter()
+            .map(|(source, _)| source.clone())
+            .collect(),
         scores: entry.stage_scores.clone().unwrap_or_default(),
         dropped_by,
     }

@@ -31,11 +31,7 @@ impl RecallSource for Slow {
         self.items
             .iter()
             .take(limit)
-            .map(|id| Candidate {
-                item_id: id.to_string(),
-                score: 1.0,
-                retrieve_id: "slow".into(),
-            })
+            .map(|id| Candidate::new(id.to_string(), 1.0, "slow".into()))
             .collect()
     }
 }
@@ -501,4 +497,71 @@ async fn coarse_rank_by_embedding_and_a_cold_start_rank_that_sees_embeddings_onl
         outcome.trace
     );
     assert_eq!(ids(&outcome), ["a", "b", "c", "d", "e", "f", "g", "h"]);
+}
+
+#[test]
+fn live_features_read_the_feature_store_and_compare_embeddings_with_the_history() {
+    use cascade_rank::features::FeatureSet;
+    use cascade_store::features::EmbeddedFeatureStore;
+    use cascade_store::{FeatureKey, FeatureStore, FeatureValue, FeatureWrite};
+
+    let world = World::new();
+    world
+        .interactions
+        .observe(100, &click("u", "a", "click", 1000));
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(EmbeddedFeatureStore::open(dir.path(), 0).unwrap());
+    let write = |feature, entity, value| FeatureWrite {
+        key: FeatureKey { feature, entity },
+        value: Some(value),
+    };
+    store
+        .write(&[
+            write("ctr", "b", FeatureValue::Number(0.125)),
+            write("ctr", "c", FeatureValue::Vector(vec![1.0])),
+            write("clicks_1h", "u", FeatureValue::Number(4.0)),
+        ])
+        .unwrap();
+    let live = LiveFeatureSource::new(
+        world.interactions.clone(),
+        Arc::new(ItemStatsIndex::new(EventTypes::default())),
+        world.shared.clone(),
+        100,
+    );
+    let set = FeatureSet::parse(&[
+        "item_feature.ctr",
+        "user_feature.clicks_1h",
+        "embedding_sim.v",
+    ])
+    .unwrap();
+    let candidates: Vec<Candidate> = ["b", "c", "gone"]
+        .iter()
+        .map(|id| Candidate::new(id.to_string(), 1.0, "hot".into()))
+        .collect();
+    let items: Vec<_> = candidates
+        .iter()
+        .map(|c| world.shared.item(&c.item_id))
+        .collect();
+    let inputs: Vec<ScoringInput<'_>> = candidates
+        .iter()
+        .zip(&items)
+        .map(|(candidate, item)| ScoringInput {
+            candidate,
+            item: item.as_deref(),
+        })
+        .collect();
+    let user = request("u", "home", 3);
+
+    let without_store = set.extract(&live, &user, &inputs);
+    assert!(without_store.row(0)[..2].iter().all(|x| x.is_nan()));
+
+    let matrix = set.extract(&live.with_store(store), &user, &inputs);
+    // u read a (at 7 × 0.3 rad): b is 0.3 rad away from it, c 0.6 rad
+    let (b, c, gone) = (matrix.row(0), matrix.row(1), matrix.row(2));
+    assert_eq!(b[..2], [0.125, 4.0]);
+    assert!((b[2] - 0.3f64.cos()).abs() < 1e-6, "{b:?}");
+    assert!(c[0].is_nan(), "a vector is not a number: {c:?}");
+    assert!((c[2] - 0.6f64.cos()).abs() < 1e-6, "{c:?}");
+    assert!(gone[0].is_nan() && gone[2].is_nan(), "{gone:?}");
+    assert_eq!(gone[1], 4.0, "the user's value holds for every row");
 }

@@ -132,11 +132,7 @@ fn main() {
         .collect();
     let candidates: Vec<Candidate> = items
         .iter()
-        .map(|item| Candidate {
-            item_id: item.id.clone(),
-            score: 0.0,
-            retrieve_id: "bench".into(),
-        })
+        .map(|item| Candidate::new(item.id.clone(), 0.0, "bench".into()))
         .collect();
     let inputs: Vec<ScoringInput<'_>> = candidates
         .iter()

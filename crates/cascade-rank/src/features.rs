@@ -3,15 +3,18 @@
 //!
 //! A feature set is a list of names ([`Feature`] lists them); a model file carries the names
 //! it was trained on, and the scorer that loads it computes exactly those. The user side comes
-//! from a [`UserProfile`] (built from the user's history), item statistics and recall scores
-//! of other sources from a [`FeatureSource`]; online serving and offline training call the
-//! same [`FeatureSet::extract`].
+//! from a [`UserProfile`] (built from the user's history), item statistics, recall scores of
+//! other sources and feature-store values (window features, enricher outputs) from a
+//! [`FeatureSource`], context features from the request; online serving and offline training
+//! call the same [`FeatureSet::extract`].
 
+mod embedding;
 mod extract;
 mod matrix;
 mod profile;
 mod source;
 mod spec;
+mod stored;
 pub mod text;
 
 pub use matrix::FeatureMatrix;
@@ -43,11 +46,7 @@ mod tests {
     }
 
     fn candidate(id: &str, score: f64, source: &str) -> Candidate {
-        Candidate {
-            item_id: id.into(),
-            score,
-            retrieve_id: source.into(),
-        }
+        Candidate::new(id.into(), score, source.into())
     }
 
     #[test]
@@ -167,6 +166,182 @@ mod tests {
             "no item: no item features"
         );
         assert_eq!(row[9], 2.0, "the user side is still known");
+    }
+
+    fn unit(radians: f32) -> Vec<f32> {
+        vec![radians.cos(), radians.sin()]
+    }
+
+    fn with_vector(id: &str, vector: Vec<f32>) -> Item {
+        Item {
+            id: id.into(),
+            fields: Default::default(),
+            embeddings: [("v".to_string(), vector)].into(),
+        }
+    }
+
+    fn assert_row(got: &[f64], want: &[f64], names: &[&str]) {
+        for ((got, want), name) in got.iter().zip(want).zip(names) {
+            let same = (got.is_nan() && want.is_nan()) || (got - want).abs() < 1e-9;
+            assert!(same, "{name}: got {got}, want {want}");
+        }
+    }
+
+    #[test]
+    fn store_embedding_and_context_features() {
+        use cascade_store::FeatureValue;
+
+        let history = [with_vector("h1", unit(0.0)), with_vector("h2", unit(0.5))];
+        let mut source = MemoryFeatureSource::default();
+        source.users.insert(
+            "u".into(),
+            Arc::new(UserProfile::from_history(history.iter().map(Some))),
+        );
+        for (feature, entity, value) in [
+            ("clicks_1h", "u", FeatureValue::Number(3.0)),
+            ("last_items", "u", FeatureValue::List(vec!["h1".into()])),
+            ("ctr", "c1", FeatureValue::Number(0.25)),
+            ("ctr", "c2", FeatureValue::Vector(vec![0.5])),
+        ] {
+            source.store.insert((feature.into(), entity.into()), value);
+        }
+        let names = [
+            "user_feature.clicks_1h",
+            "user_feature.last_items",
+            "user_feature.absent",
+            "item_feature.ctr",
+            "embedding_sim.v",
+            "embedding_sim.other",
+            "context.hour",
+            "context.mobile",
+            "context.os",
+            "context.absent",
+        ];
+        let set = FeatureSet::parse(&names).unwrap();
+        // c1 points at 0.25 rad, the mean direction of the history's; c2's vector is zero
+        let c1 = with_vector("c1", unit(0.25));
+        let c2 = with_vector("c2", vec![0.0, 0.0]);
+        let (a, b, c) = (
+            candidate("c1", 1.0, "als"),
+            candidate("c2", 1.0, "als"),
+            candidate("c3", 1.0, "als"),
+        );
+        let inputs = [
+            ScoringInput {
+                candidate: &a,
+                item: Some(&c1),
+            },
+            ScoringInput {
+                candidate: &b,
+                item: Some(&c2),
+            },
+            ScoringInput {
+                candidate: &c,
+                item: None,
+            },
+        ];
+        let request = RequestContext {
+            uid: "u".into(),
+            features: [
+                ("hour".to_string(), serde_json::json!(13)),
+                ("mobile".to_string(), serde_json::json!(true)),
+                ("os".to_string(), serde_json::json!("ios")),
+            ]
+            .into(),
+            ..RequestContext::default()
+        };
+        let matrix = set.extract(&source, &request, &inputs);
+        let nan = f64::NAN;
+        // clicks_1h, last_items (a list), absent; hour, mobile, os (a string), absent
+        let user_and_context = [3.0, nan, nan, 13.0, 1.0, nan, nan];
+        let row = |ctr: f64, sim: f64| {
+            let [clicks, last, absent, hour, mobile, os, missing] = user_and_context;
+            [
+                clicks, last, absent, ctr, sim, nan, hour, mobile, os, missing,
+            ]
+        };
+        assert_row(matrix.row(0), &row(0.25, 1.0), &names);
+        // a vector in the store and a zero embedding read as missing
+        assert_row(matrix.row(1), &row(nan, nan), &names);
+        assert_row(matrix.row(2), &row(nan, nan), &names);
+        let flag = |value| {
+            let request = RequestContext {
+                features: [("mobile".to_string(), value)].into(),
+                ..RequestContext::default()
+            };
+            let set = FeatureSet::parse(&["context.mobile"]).unwrap();
+            set.extract(&source, &request, &inputs[..1]).row(0)[0]
+        };
+        assert_eq!(flag(serde_json::json!(false)), 0.0);
+        assert_eq!(flag(serde_json::json!(-2.5)), -2.5);
+        assert!(flag(serde_json::json!([1])).is_nan());
+        assert!(flag(serde_json::Value::Null).is_nan());
+    }
+
+    #[test]
+    fn recall_features_read_every_proposing_source_whatever_the_current_score() {
+        let set = FeatureSet::parse(&["recall_score.als", "recall_score.popular"]).unwrap();
+        // proposed by ALS (0.5) and popular (40), then re-scored by an earlier rank stage
+        let mut both = candidate("c", 0.5, "als");
+        both.recall_scores.push(("popular".into(), 40.0));
+        both.score = 9.0;
+        let only_popular = candidate("d", 7.0, "popular");
+        let inputs = [&both, &only_popular].map(|candidate| ScoringInput {
+            candidate,
+            item: None,
+        });
+        let source = MemoryFeatureSource::default();
+        let matrix = set.extract(&source, &RequestContext::default(), &inputs);
+        assert_eq!(matrix.row(0), [0.5, 40.0]);
+        assert!(matrix.row(1)[0].is_nan());
+        assert_eq!(matrix.row(1)[1], 7.0);
+    }
+
+    #[test]
+    fn a_source_without_a_store_gives_nan_store_features() {
+        struct NoStore;
+        impl FeatureSource for NoStore {
+            fn user(&self, _: &RequestContext) -> Arc<UserProfile> {
+                Arc::default()
+            }
+            fn item_stats(&self, _: &str) -> ItemStats {
+                ItemStats::default()
+            }
+        }
+        let set = FeatureSet::parse(&["item_feature.ctr", "user_feature.clicks"]).unwrap();
+        let item = with_vector("c", unit(0.0));
+        let cand = candidate("c", 1.0, "als");
+        let inputs = [ScoringInput {
+            candidate: &cand,
+            item: Some(&item),
+        }];
+        let matrix = set.extract(&NoStore, &RequestContext::default(), &inputs);
+        assert!(matrix.values().iter().all(|x| x.is_nan()));
+    }
+
+    #[test]
+    fn a_bm25_source_gives_its_scores_and_ranks_as_recall_features() {
+        let set = FeatureSet::parse(&["recall_score.bm25", "recall_rank.bm25"]).unwrap();
+        let (a, b, c) = (
+            candidate("a", 7.5, "bm25"),
+            candidate("b", 11.0, "bm25"),
+            candidate("c", 0.9, "als"),
+        );
+        let inputs: Vec<ScoringInput<'_>> = [&a, &b, &c]
+            .into_iter()
+            .map(|candidate| ScoringInput {
+                candidate,
+                item: None,
+            })
+            .collect();
+        let matrix = set.extract(
+            &MemoryFeatureSource::default(),
+            &RequestContext::default(),
+            &inputs,
+        );
+        assert_eq!(matrix.row(0), [7.5, 2.0]);
+        assert_eq!(matrix.row(1), [11.0, 1.0]);
+        assert!(matrix.row(2).iter().all(|x| x.is_nan()), "not a BM25 hit");
     }
 
     #[test]

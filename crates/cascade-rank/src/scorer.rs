@@ -218,11 +218,7 @@ mod tests {
             fields: [("rating".to_string(), FieldValue::Numeric(4.0))].into(),
             embeddings: Default::default(),
         };
-        let candidate = Candidate {
-            item_id: "i".into(),
-            score: 10.0,
-            retrieve_id: "r".into(),
-        };
+        let candidate = Candidate::new("i".into(), 10.0, "r".into());
         let inputs = [
             ScoringInput {
                 candidate: &candidate,
@@ -266,11 +262,7 @@ mod tests {
             "/../../models/goodbooks-ranker.onnx"
         );
         let scorer = build(json!({"Name": "o", "Type": "onnx", "ModelPath": path})).unwrap();
-        let candidate = Candidate {
-            item_id: "i".into(),
-            score: 1.0,
-            retrieve_id: "als".into(),
-        };
+        let candidate = Candidate::new("i".into(), 1.0, "als".into());
         let inputs = [ScoringInput {
             candidate: &candidate,
             item: None,

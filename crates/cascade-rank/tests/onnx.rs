@@ -48,11 +48,7 @@ fn book(id: &str, title: &str, authors: &str, year: f64, rating: f64, ratings: f
 }
 
 fn als(id: &str, score: f64) -> Candidate {
-    Candidate {
-        item_id: id.into(),
-        score,
-        retrieve_id: "als".into(),
-    }
+    Candidate::new(id.into(), score, "als".into())
 }
 
 /// A reader of Frank Herbert and Jane Austen, with item statistics and item-CF scores.

@@ -309,11 +309,7 @@ impl RecallSource for ItemCfRecall {
         self.index
             .recommend(&request.uid, limit, self.measure)
             .into_iter()
-            .map(|(item_id, score)| Candidate {
-                item_id,
-                score,
-                retrieve_id: self.name.clone(),
-            })
+            .map(|(item_id, score)| Candidate::new(item_id, score, self.name.clone()))
             .collect()
     }
 }

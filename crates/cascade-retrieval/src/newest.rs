@@ -70,11 +70,7 @@ impl RecallSource for NewestItems {
             .by_time
             .iter()
             .take(limit)
-            .map(|(Reverse(time), id)| Candidate {
-                item_id: id.clone(),
-                score: *time as f64,
-                retrieve_id: self.name.clone(),
-            })
+            .map(|(Reverse(time), id)| Candidate::new(id.clone(), *time as f64, self.name.clone()))
             .collect()
     }
 }

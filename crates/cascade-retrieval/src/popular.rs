@@ -123,11 +123,7 @@ impl RecallSource for PopularIndex {
         self.ranked()
             .iter()
             .take(limit)
-            .map(|(item_id, count)| Candidate {
-                item_id: item_id.clone(),
-                score: *count,
-                retrieve_id: POPULAR.to_string(),
-            })
+            .map(|(item_id, count)| Candidate::new(item_id.clone(), *count, POPULAR.to_string()))
             .collect()
     }
 }

@@ -150,11 +150,7 @@ impl RecallSource for TrendingIndex {
         self.ranked()
             .iter()
             .take(limit)
-            .map(|(item_id, score)| Candidate {
-                item_id: item_id.clone(),
-                score: *score,
-                retrieve_id: self.name.clone(),
-            })
+            .map(|(item_id, score)| Candidate::new(item_id.clone(), *score, self.name.clone()))
             .collect()
     }
 }

@@ -208,11 +208,7 @@ impl RecallSource for VectorRecall {
         {
             Ok(hits) => hits
                 .into_iter()
-                .map(|hit| Candidate {
-                    item_id: hit.item_id,
-                    score: f64::from(hit.score),
-                    retrieve_id: self.name.clone(),
-                })
+                .map(|hit| Candidate::new(hit.item_id, f64::from(hit.score), self.name.clone()))
                 .collect(),
             Err(error) => {
                 tracing::warn!(source = %self.name, %error, "vector recall failed");

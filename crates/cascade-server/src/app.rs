@@ -48,6 +48,9 @@ pub struct App {
     /// The feature logger, when `FeatureLogConf.Enabled` (set at start-up; closed, its
     /// records flushed, by [`App::persist_indexes`]).
     pub feature_log: Option<cascade_rank::logging::FeatureLogger>,
+    /// The shared Kafka event stream, when `KafkaConf` is set (distributed mode); it stops
+    /// consuming in [`App::persist_indexes`].
+    pub distributed: Option<crate::distributed::Distributed>,
     /// What ranking models (and the feature log) read beside the candidate and its item.
     pub feature_source: Arc<dyn FeatureSource>,
     data_dir: PathBuf,
@@ -114,6 +117,7 @@ impl App {
         let stream = StreamRuntime::start(stores.events.clone(), observers);
         let features = LiveFeatures::start(&config, &stores).map_err(features_failed)?;
         let feature_log = crate::feature_log::open(&config)?;
+        let distributed = crate::distributed::Distributed::start(&config, stores.events.clone())?;
         let fallback =
             Recommender::new(popular.clone(), interactions.clone(), stores.items.clone());
         let shared = Arc::new(Shared::new(&config, stores.items.clone(), fallback));
@@ -136,12 +140,16 @@ impl App {
         for (index, origin) in &index_origins {
             tracing::info!(index, ?origin, "index opened");
         }
-        let feature_source: Arc<dyn FeatureSource> = Arc::new(LiveFeatureSource::new(
+        let live_source = LiveFeatureSource::new(
             interactions.clone(),
             item_stats,
             shared.clone(),
             config.history_conf.max_items_per_user,
-        ));
+        );
+        let feature_source: Arc<dyn FeatureSource> = Arc::new(match &features {
+            Some(features) => live_source.with_store(features.store().clone()),
+            None => live_source,
+        });
         let mut registry = Registry::with_builtins(Deps {
             popular,
             interactions: interactions.clone(),
@@ -165,6 +173,7 @@ impl App {
             index_origins,
             features,
             feature_log,
+            distributed,
             feature_source,
             data_dir,
             item_writes_closed: parking_lot::Mutex::new(false),
@@ -249,8 +258,12 @@ impl App {
     /// Saves the derived indexes so that the next start loads them instead of building them,
     /// and checkpoints the window features so that the next start resumes after them.
     /// Call it once no item write can arrive any more (after the server has stopped): the
-    /// saved indexes are stamped with the catalogue version they reflect.
+    /// saved indexes are stamped with the catalogue version they reflect. In distributed
+    /// mode it first stops consuming the shared event stream.
     pub fn persist_indexes(&self) -> Result<(), AppError> {
+        if let Some(distributed) = &self.distributed {
+            distributed.stop();
+        }
         if let Some(feature_log) = &self.feature_log {
             feature_log.close();
             tracing::info!(stats = ?feature_log.stats(), "feature log closed");
@@ -412,4 +425,7 @@ pub enum AppError {
     /// A derived index could not be built.
     #[error("cannot build an index: {0}")]
     Index(String),
+    /// Distributed mode could not start (`KafkaConf`).
+    #[error("distributed mode (KafkaConf): {0}")]
+    Kafka(String),
 }

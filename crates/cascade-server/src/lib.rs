@@ -4,6 +4,7 @@
 pub mod app;
 mod backfill;
 pub mod batch;
+pub mod distributed;
 pub mod error;
 mod feature_log;
 pub mod features;

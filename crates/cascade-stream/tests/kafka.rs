@@ -3,18 +3,17 @@
 //! broker-restart test runs a second broker of its own through the same script.
 
 use std::collections::BTreeSet;
-use std::net::{TcpStream, ToSocketAddrs};
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use cascade_core::config::KafkaConf;
 use cascade_core::{Event, EventObserver, EventTypes};
 use cascade_store::{EmbeddedStore, EventLog};
 use cascade_stream::StreamRuntime;
+use cascade_stream::kafka::testing::{brokers, fresh_topic, unique_name};
 use cascade_stream::kafka::{
     KafkaSink, KafkaSource, KafkaSourceStats, OFFSET_HEADER, REASON_HEADER, SourceOptions,
-    ensure_topics,
 };
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use parking_lot::Mutex;
@@ -23,47 +22,10 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
-const DEFAULT_BROKERS: &str = "127.0.0.1:9192";
 /// The port of the broker the restart test starts, stops and starts again.
 const RESTART_PORT: &str = "9193";
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/start-kafka.sh");
 const WAIT: Duration = Duration::from_secs(90);
-
-fn brokers() -> String {
-    std::env::var("CASCADE_TEST_KAFKA_BROKERS").unwrap_or_else(|_| DEFAULT_BROKERS.into())
-}
-
-/// Fails (never skips) when no broker answers.
-fn require_broker(brokers: &str) {
-    let reachable = brokers.split(',').any(|broker| {
-        broker.to_socket_addrs().is_ok_and(|mut addrs| {
-            addrs.any(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok())
-        })
-    });
-    assert!(
-        reachable,
-        "no Kafka broker answers at {brokers}: start the project's broker with \
-         `bash scripts/start-kafka.sh` (or point CASCADE_TEST_KAFKA_BROKERS at one)"
-    );
-}
-
-/// A topic name no other test (or earlier run) uses.
-fn unique(name: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("cascade-test-{name}-{}-{nanos}", std::process::id())
-}
-
-async fn setup(brokers: &str, name: &str, partitions: i32) -> KafkaConf {
-    require_broker(brokers);
-    let topic = unique(name);
-    let mut conf = KafkaConf::new(brokers, &topic);
-    conf.group_id = format!("{topic}-group");
-    ensure_topics(&conf, partitions).await.unwrap();
-    conf
-}
 
 #[derive(Default)]
 struct Recorder(Mutex<Vec<String>>);
@@ -168,7 +130,7 @@ async fn publish(sink: &KafkaSink, events: impl IntoIterator<Item = Event>) {
 
 #[tokio::test]
 async fn events_reach_the_observers_in_order_exactly_once() {
-    let conf = setup(&brokers(), "order", 1).await;
+    let conf = fresh_topic(&brokers(), "order", 1).await;
     let sink = KafkaSink::new(&conf).unwrap();
     publish(&sink, (0..200).map(event)).await;
     // Published twice (a producer retry, say): the log keeps the first.
@@ -193,7 +155,7 @@ async fn events_reach_the_observers_in_order_exactly_once() {
 #[tokio::test]
 async fn malformed_records_go_to_the_dead_letter_topic_and_the_stream_goes_on() {
     let brokers = brokers();
-    let conf = setup(&brokers, "dlq", 1).await;
+    let conf = fresh_topic(&brokers, "dlq", 1).await;
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &brokers)
         .set("acks", "all")
@@ -231,7 +193,7 @@ async fn malformed_records_go_to_the_dead_letter_topic_and_the_stream_goes_on() 
     // The dead letters: the original key and payload, the reason and the source offset.
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &brokers)
-        .set("group.id", unique("dlq-reader"))
+        .set("group.id", unique_name("dlq-reader"))
         .set("auto.offset.reset", "earliest")
         .create()
         .unwrap();
@@ -288,7 +250,7 @@ async fn malformed_records_go_to_the_dead_letter_topic_and_the_stream_goes_on() 
 
 #[tokio::test]
 async fn a_restarted_consumer_resumes_from_the_committed_offsets() {
-    let conf = setup(&brokers(), "resume", 3).await;
+    let conf = fresh_topic(&brokers(), "resume", 3).await;
     let sink = KafkaSink::new(&conf).unwrap();
     publish(&sink, (0..100).map(event)).await;
 
@@ -327,7 +289,7 @@ fn prometheus() -> &'static PrometheusHandle {
 #[tokio::test]
 async fn consumer_lag_is_a_metric_per_partition() {
     let metrics = prometheus();
-    let conf = setup(&brokers(), "lag", 2).await;
+    let conf = fresh_topic(&brokers(), "lag", 2).await;
     let sink = KafkaSink::new(&conf).unwrap();
     publish(&sink, (0..60).map(event)).await;
 
@@ -383,7 +345,7 @@ async fn a_broker_restart_mid_stream_loses_nothing_and_counts_nothing_twice() {
     let brokers = format!("127.0.0.1:{RESTART_PORT}");
     broker_script("start");
     let _guard = BrokerGuard;
-    let conf = setup(&brokers, "restart", 2).await;
+    let conf = fresh_topic(&brokers, "restart", 2).await;
     let sink = KafkaSink::new(&conf).unwrap();
     publish(&sink, (0..5_000).map(event)).await;
 

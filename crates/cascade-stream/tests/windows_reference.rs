@@ -415,7 +415,9 @@ fn check(name: &str, window: Win, agg: Agg, seed: u64) {
         }
         if seq == 600 {
             let mut copy = build(&conf, &types, no_fields());
-            copy.load(feature.save().unwrap()).unwrap();
+            let mut bytes = Vec::new();
+            (feature.snapshot())(&mut bytes).unwrap();
+            copy.load(serde_json::from_slice(&bytes).unwrap()).unwrap();
             restored = Some(copy);
         }
     }

@@ -12,7 +12,7 @@ use cascade_core::{Event, EventObserver, EventTypes, FieldValue};
 use cascade_store::features::{EmbeddedFeatureStore, RedisFeatureStore};
 use cascade_store::{EmbeddedStore, EventLog, FeatureKey, FeatureStore, FeatureValue};
 use cascade_stream::StreamRuntime;
-use cascade_stream::windows::{ItemFields, WindowObserver, build};
+use cascade_stream::windows::{ItemFields, WindowFeature, WindowObserver, build};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -60,14 +60,70 @@ fn observer(
     store: Arc<dyn FeatureStore>,
     log: &EmbeddedStore,
 ) -> Arc<WindowObserver> {
+    observer_checkpointing(confs, store, log, Duration::from_secs(3600))
+}
+
+/// An observer whose writer checkpoints in the background at most every `every`.
+fn observer_checkpointing(
+    confs: &[WindowFeatureConf],
+    store: Arc<dyn FeatureStore>,
+    log: &EmbeddedStore,
+    every: Duration,
+) -> Arc<WindowObserver> {
     Arc::new(WindowObserver::new(
         confs,
         &EventTypes::default(),
         fields(),
         store,
-        Duration::from_secs(3600),
+        every,
         log.durable_len(),
     ))
+}
+
+/// One uninterrupted run over `all`.
+fn uninterrupted(confs: &[WindowFeatureConf], all: &[Event]) -> Vec<Box<dyn WindowFeature>> {
+    let mut features: Vec<_> = confs
+        .iter()
+        .map(|conf| build(conf, &EventTypes::default(), fields()))
+        .collect();
+    for (seq, event) in all.iter().enumerate() {
+        features
+            .iter_mut()
+            .for_each(|f| f.observe(seq as u64, event));
+    }
+    features
+}
+
+/// Every feature of `resumed` equals the uninterrupted run's, for every user and item.
+fn assert_same_as(expected: &[Box<dyn WindowFeature>], resumed: &WindowObserver, what: &str) {
+    let items: Vec<String> = (0..40).map(|i| format!("i{i}")).collect();
+    for feature in expected {
+        for key in users().iter().chain(&items) {
+            assert_eq!(
+                resumed.current(feature.name(), key),
+                feature.current(key),
+                "{what}: {} {key}",
+                feature.name()
+            );
+        }
+    }
+}
+
+/// After a flush, the store holds `observer`'s values (the global and sliding features are
+/// exact after a flush).
+fn assert_stored(store: &dyn FeatureStore, observer: &WindowObserver) {
+    observer.flush().unwrap();
+    for name in ["last_items", "clicks_30m"] {
+        for uid in users() {
+            let stored = store
+                .read_one(FeatureKey {
+                    feature: name,
+                    entity: &uid,
+                })
+                .unwrap();
+            assert_eq!(stored, observer.current(name, &uid), "stored {name} {uid}");
+        }
+    }
 }
 
 async fn append(log: &EmbeddedStore, events: &[Event]) {
@@ -112,52 +168,52 @@ async fn restart_resumes_without_double_counting(
     runtime.wait_applied(3000).await;
     drop(runtime);
 
-    // One uninterrupted run over the same events.
-    let mut uninterrupted: Vec<_> = confs
-        .iter()
-        .map(|conf| build(conf, &EventTypes::default(), fields()))
-        .collect();
-    for (seq, event) in all.iter().enumerate() {
-        uninterrupted
-            .iter_mut()
-            .for_each(|f| f.observe(seq as u64, event));
-    }
-    let items: Vec<String> = (0..40).map(|i| format!("i{i}")).collect();
-    for feature in &uninterrupted {
-        for key in users().iter().chain(&items) {
-            let expected = feature.current(key);
-            assert_eq!(
-                second.current(feature.name(), key),
-                expected,
-                "{} {key}",
-                feature.name()
-            );
-            assert_eq!(
-                third.current(feature.name(), key),
-                expected,
-                "{} {key}",
-                feature.name()
-            );
-        }
-    }
-
-    // The store holds the resumed values (the global and sliding features are exact after a flush).
-    second.flush().unwrap();
-    for name in ["last_items", "clicks_30m"] {
-        for uid in users() {
-            let stored = store
-                .read_one(FeatureKey {
-                    feature: name,
-                    entity: &uid,
-                })
-                .unwrap();
-            assert_eq!(stored, second.current(name, &uid), "stored {name} {uid}");
-        }
-    }
+    let expected = uninterrupted(confs, &all);
+    assert_same_as(&expected, &second, "resumed");
+    assert_same_as(&expected, &third, "replayed");
+    assert_stored(&*store, &second);
     assert!(matches!(
         second.current("last_items", "u1"),
         Some(FeatureValue::List(items)) if items.len() == 10
     ));
+}
+
+/// Checkpoints the writer thread takes on its own, a copy of the state saved off the stream
+/// thread while events keep streaming in: the process "crashes" after more values were
+/// written, and the next resumes from the last saved copy's position without counting twice.
+async fn background_checkpoints_resume_without_double_counting(
+    feature_store: fn(&Path) -> Arc<dyn FeatureStore>,
+) {
+    let config = CascadeConfig::parse(FEATURES).unwrap();
+    let confs = &config.window_feature_confs;
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(EmbeddedStore::open(&dir.path().join("log")).unwrap());
+    let store = feature_store(&dir.path().join("features"));
+    let all = events(3000);
+
+    let first = observer_checkpointing(confs, store.clone(), &log, Duration::from_millis(20));
+    assert_eq!(first.restore().unwrap(), 0);
+    let runtime = StreamRuntime::start_from(log.clone(), vec![first.clone()], 0);
+    for chunk in all[..2000].chunks(50) {
+        append(&log, chunk).await;
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    let _ = first.flushed().wait_for(|&p| p >= 2000).await;
+    drop(runtime);
+    drop(first);
+    append(&log, &all[2000..]).await;
+
+    let second = observer(confs, store.clone(), &log);
+    let resumed_from = second.restore().unwrap();
+    assert!(
+        (1..=2000).contains(&resumed_from),
+        "a background checkpoint was saved: {resumed_from}"
+    );
+    let runtime = StreamRuntime::start_from(log.clone(), vec![second.clone()], resumed_from);
+    runtime.wait_applied(3000).await;
+    drop(runtime);
+    assert_same_as(&uninterrupted(confs, &all), &second, "resumed");
+    assert_stored(&*store, &second);
 }
 
 fn embedded(path: &Path) -> Arc<dyn FeatureStore> {
@@ -189,6 +245,16 @@ async fn restart_with_the_embedded_store() {
 #[tokio::test]
 async fn restart_with_the_redis_store() {
     restart_resumes_without_double_counting(redis).await;
+}
+
+#[tokio::test]
+async fn background_checkpoints_with_the_embedded_store() {
+    background_checkpoints_resume_without_double_counting(embedded).await;
+}
+
+#[tokio::test]
+async fn background_checkpoints_with_the_redis_store() {
+    background_checkpoints_resume_without_double_counting(redis).await;
 }
 
 #[test]

@@ -223,11 +223,7 @@ impl<'e> History<'e> {
         }
         let candidates: Vec<Candidate> = item_ids
             .iter()
-            .map(|id| Candidate {
-                item_id: id.to_string(),
-                score: 0.0,
-                retrieve_id: BACKFILL_SOURCE.into(),
-            })
+            .map(|id| Candidate::new(id.to_string(), 0.0, BACKFILL_SOURCE.into()))
             .collect();
         let items: Vec<Option<&Item>> = item_ids.iter().map(|id| catalogue.get(id)).collect();
         let inputs: Vec<ScoringInput<'_>> = candidates

@@ -171,10 +171,12 @@ impl Emitter<'_> {
         let items: Vec<usize> = std::iter::once(positive).chain(negatives).collect();
         let candidates: Vec<Candidate> = items
             .iter()
-            .map(|&i| Candidate {
-                item_id: self.catalogue.item(i).id.clone(),
-                score: 0.0,
-                retrieve_id: BACKFILL_SOURCE.into(),
+            .map(|&i| {
+                Candidate::new(
+                    self.catalogue.item(i).id.clone(),
+                    0.0,
+                    BACKFILL_SOURCE.into(),
+                )
             })
             .collect();
         let inputs: Vec<ScoringInput<'_>> = candidates

@@ -6,6 +6,7 @@ use super::matrix::FeatureMatrix;
 use super::profile::UserProfile;
 use super::source::{FeatureSource, ItemStats};
 use super::spec::{Feature, FeatureSet};
+use super::stored::StoredValues;
 use super::text;
 use crate::scorer::ScoringInput;
 
@@ -27,13 +28,10 @@ impl RecallColumn {
             .iter()
             .map(|input| {
                 let candidate = input.candidate;
-                if candidate.retrieve_id == source_name {
-                    candidate.score
-                } else {
-                    source
-                        .recall_score(request, source_name, &candidate.item_id)
-                        .unwrap_or(f64::NAN)
-                }
+                candidate
+                    .recall_score(source_name)
+                    .or_else(|| source.recall_score(request, source_name, &candidate.item_id))
+                    .unwrap_or(f64::NAN)
             })
             .collect();
         let mut order: Vec<usize> = (0..scores.len())
@@ -55,15 +53,21 @@ impl RecallColumn {
 
 /// Everything one row reads.
 struct Row<'a> {
+    request: &'a RequestContext,
     user: &'a UserProfile,
+    /// The input's position in the batch.
+    index: usize,
     item: Option<&'a Item>,
     stats: ItemStats,
+    stored: &'a StoredValues<'a>,
 }
 
 impl FeatureSet {
     /// The feature values of a batch of candidates for the request's user, one row per input
     /// in order. Online scoring and offline training both call this, so a model sees the same
-    /// values in both; a value that cannot be computed (no item, no history) is NaN.
+    /// values in both; a value that cannot be computed (no item, no history, nothing in the
+    /// feature store) is NaN. The feature-store values of the user and of every candidate are
+    /// read in one [`FeatureSource::store_features`] call.
     pub fn extract(
         &self,
         source: &dyn FeatureSource,
@@ -81,17 +85,21 @@ impl FeatureSet {
             .features()
             .iter()
             .any(|f| matches!(f, Feature::ItemUsersLog | Feature::ItemRatingMean));
+        let stored = StoredValues::read(self, source, request, inputs);
         let mut matrix = FeatureMatrix::new(self.len());
         let mut values = vec![0.0; self.len()];
         for (index, input) in inputs.iter().enumerate() {
             let row = Row {
+                request,
                 user: &user,
+                index,
                 item: input.item,
                 stats: if needs_stats {
                     source.item_stats(&input.candidate.item_id)
                 } else {
                     ItemStats::default()
                 },
+                stored: &stored,
             };
             for (value, feature) in values.iter_mut().zip(self.features()) {
                 *value = match feature.recall_source() {
@@ -167,6 +175,14 @@ impl Row<'_> {
                 (Some(x), Some(mean)) => x.max(0.0).ln_1p() - mean,
                 _ => nan,
             },
+            Feature::UserFeature(name) => self.stored.user(name),
+            Feature::ItemFeature(name) => self.stored.item(self.index, name),
+            Feature::EmbeddingSim(embedding) => self
+                .item
+                .and_then(|item| item.embeddings.get(embedding))
+                .and_then(|vector| user.embedding_similarity(embedding, vector))
+                .unwrap_or(nan),
+            Feature::Context(field) => context_value(self.request, field),
             Feature::RecallScore(_) | Feature::RecallRank(_) | Feature::RecallRatio(_) => {
                 unreachable!("recall features read a recall column")
             }
@@ -182,5 +198,14 @@ impl Row<'_> {
                 .map_or(0.0, f64::from),
             None => f64::NAN,
         }
+    }
+}
+
+/// Request feature `field` as a number: a number as it is, a boolean as 1 or 0, else NaN.
+fn context_value(request: &RequestContext, field: &str) -> f64 {
+    match request.features.get(field) {
+        Some(serde_json::Value::Number(number)) => number.as_f64().unwrap_or(f64::NAN),
+        Some(serde_json::Value::Bool(flag)) => f64::from(u8::from(*flag)),
+        _ => f64::NAN,
     }
 }

@@ -4,11 +4,13 @@ use std::collections::HashMap;
 
 use cascade_core::{FieldValue, Item};
 
+use super::embedding::MeanVector;
 use super::text;
 
 /// A summary of one user's history, built from the items they interacted with: how active
 /// they are, which values of each keyword field (authors) and which words and series of each
-/// text field (titles) recur, and the mean of each numeric field.
+/// text field (titles) recur, the mean of each numeric field and the mean direction of each
+/// item embedding. None of it depends on the order of the history.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct UserProfile {
     activity: usize,
@@ -20,6 +22,8 @@ pub struct UserProfile {
     series: HashMap<String, HashMap<String, u32>>,
     /// field → (sum, sum of ln(1 + max(x, 0)), count)
     numeric: HashMap<String, (f64, f64, u32)>,
+    /// embedding → the mean of the history items' unit-length vectors
+    embeddings: HashMap<String, MeanVector>,
 }
 
 impl UserProfile {
@@ -48,6 +52,12 @@ impl UserProfile {
     }
 
     fn add(&mut self, item: &Item) {
+        for (embedding, vector) in &item.embeddings {
+            self.embeddings
+                .entry(embedding.clone())
+                .or_default()
+                .add(vector);
+        }
         for (field, value) in &item.fields {
             match value {
                 FieldValue::Keyword(_) | FieldValue::Tags(_) => {
@@ -110,6 +120,13 @@ impl UserProfile {
             .map(|(sum, _, n)| sum / f64::from(*n))
     }
 
+    /// The cosine between the user's profile vector of embedding `embedding` (the mean of the
+    /// history items' unit-length vectors) and `vector`; `None` when no history item has that
+    /// embedding or `vector` cannot be compared (zero, or another size).
+    pub fn embedding_similarity(&self, embedding: &str, vector: &[f32]) -> Option<f64> {
+        self.embeddings.get(embedding)?.cosine(vector)
+    }
+
     /// The mean of `ln(1 + x)` of numeric field `field` over the history items that have it.
     pub fn log_mean(&self, field: &str) -> Option<f64> {
         self.numeric
@@ -164,5 +181,31 @@ mod tests {
         assert!((profile.log_mean("year").unwrap() - 1965f64.ln_1p()).abs() < 0.1);
         assert_eq!(profile.mean("missing"), None);
         assert_eq!(UserProfile::from_history([]).activity(), 0);
+    }
+
+    #[test]
+    fn the_embedding_profile_is_the_mean_direction_in_any_order() {
+        let vector = |id: &str, v: Vec<f32>| Item {
+            id: id.into(),
+            fields: Default::default(),
+            embeddings: [("v".to_string(), v)].into(),
+        };
+        let (a, b) = (vector("a", vec![2.0, 0.0]), vector("b", vec![0.0, 1.0]));
+        let profile = UserProfile::from_history([Some(&a), None, Some(&b)]);
+        let mut pushed = UserProfile::default();
+        for item in [Some(&b), None, Some(&a)] {
+            pushed.push(item);
+        }
+        assert_eq!(
+            pushed, profile,
+            "replayed in another order, the same profile"
+        );
+        let cosine = profile.embedding_similarity("v", &[1.0, 1.0]).unwrap();
+        assert!((cosine - 1.0).abs() < 1e-12, "{cosine}");
+        assert_eq!(profile.embedding_similarity("w", &[1.0, 1.0]), None);
+        assert_eq!(
+            UserProfile::default().embedding_similarity("v", &[1.0]),
+            None
+        );
     }
 }

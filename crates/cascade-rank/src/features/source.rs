@@ -4,6 +4,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use cascade_core::RequestContext;
+use cascade_store::FeatureValue;
+use cascade_store::features::UserItemFeatures;
 
 use super::profile::UserProfile;
 
@@ -57,10 +59,27 @@ pub trait FeatureSource: Send + Sync {
         let _ = (request, source, item_id);
         None
     }
+
+    /// The feature-store values of `user_features` for the request's user and of
+    /// `item_features` for each of `items` (in order), read in one batch — one round trip to
+    /// the store; `None` where the source has no feature store. By default, none: the
+    /// offline sources (backfill, evaluation, training) hold no feature store, so there
+    /// `user_feature.*` and `item_feature.*` read as NaN.
+    fn store_features(
+        &self,
+        request: &RequestContext,
+        user_features: &[&str],
+        items: &[&str],
+        item_features: &[&str],
+    ) -> Option<UserItemFeatures> {
+        let _ = (request, user_features, items, item_features);
+        None
+    }
 }
 
-/// A [`FeatureSource`] held in memory: profiles by uid, statistics by item id, and
-/// cross-source recall scores by (uid, source, item id).
+/// A [`FeatureSource`] held in memory: profiles by uid, statistics by item id,
+/// cross-source recall scores by (uid, source, item id) and feature-store values by
+/// (feature, entity).
 #[derive(Debug, Clone, Default)]
 pub struct MemoryFeatureSource {
     /// Profiles by uid.
@@ -69,6 +88,16 @@ pub struct MemoryFeatureSource {
     pub items: HashMap<String, ItemStats>,
     /// Recall scores by (uid, source) and item id.
     pub recall: HashMap<(String, String), HashMap<String, f64>>,
+    /// Feature-store values by (feature name, entity: a uid or an item id).
+    pub store: HashMap<(String, String), FeatureValue>,
+}
+
+impl MemoryFeatureSource {
+    fn stored(&self, feature: &str, entity: &str) -> Option<FeatureValue> {
+        self.store
+            .get(&(feature.to_string(), entity.to_string()))
+            .cloned()
+    }
 }
 
 impl FeatureSource for MemoryFeatureSource {
@@ -85,5 +114,27 @@ impl FeatureSource for MemoryFeatureSource {
             .get(&(request.uid.clone(), source.to_string()))
             .and_then(|scores| scores.get(item_id))
             .copied()
+    }
+
+    fn store_features(
+        &self,
+        request: &RequestContext,
+        user_features: &[&str],
+        items: &[&str],
+        item_features: &[&str],
+    ) -> Option<UserItemFeatures> {
+        let values = |entity: &str, features: &[&str]| -> Vec<Option<FeatureValue>> {
+            features
+                .iter()
+                .map(|feature| self.stored(feature, entity))
+                .collect()
+        };
+        Some(UserItemFeatures {
+            user: values(&request.uid, user_features),
+            items: items
+                .iter()
+                .map(|item| values(item, item_features))
+                .collect(),
+        })
     }
 }

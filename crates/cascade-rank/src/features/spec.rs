@@ -8,9 +8,12 @@ pub enum FeatureError {
     /// A name matches no known feature.
     #[error(
         "unknown feature `{0}`; expected one of recall_score.SOURCE, recall_rank.SOURCE, \
-         recall_ratio.SOURCE, item_users_log, item_rating_mean, item.FIELD, item_log.FIELD, \
-         user_activity, keyword_count.FIELD, keyword_share.FIELD, token_overlap.FIELD, \
-         series_count.FIELD, series_number.FIELD, gap.FIELD, log_gap.FIELD"
+         recall_ratio.SOURCE (SOURCE: a recall source's Name; the BM25 score and rank when \
+         SOURCE is a text recall source), item_users_log, item_rating_mean, item.FIELD, \
+         item_log.FIELD, user_activity, keyword_count.FIELD, keyword_share.FIELD, \
+         token_overlap.FIELD, series_count.FIELD, series_number.FIELD, gap.FIELD, \
+         log_gap.FIELD, user_feature.NAME, item_feature.NAME (NAME: a feature-store feature, \
+         e.g. a window feature or an enricher output), embedding_sim.EMBEDDING, context.FIELD"
     )]
     Unknown(String),
     /// A name is declared twice.
@@ -24,6 +27,14 @@ pub enum FeatureError {
 /// One feature: how a value is computed from the user, the candidate, its item and the
 /// recall scores. Each has a name (its [`fmt::Display`]); `SOURCE` is a recall source's name
 /// (a candidate's `retrieve_id`), `FIELD` an item field.
+///
+/// BM25 for search: `SOURCE` is a recall source's `Name` in `RecallConfs` (every source that
+/// proposed a candidate keeps its score on it, `Candidate::recall_scores`). When that source
+/// is a BM25 text source, `recall_score.SOURCE` is the candidate's BM25 score (the sum over
+/// the indexed fields, each times its boost, as `TextIndex::search` gives it) and
+/// `recall_rank.SOURCE` its rank among the batch's BM25 hits. No built-in recall type wraps
+/// the text index today (`/api/search` fuses its BM25 list, named `text`, without a ranking
+/// model), so such a source is one registered with `Registry::register_recall`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Feature {
     /// `recall_score.SOURCE`: the score the source gave the candidate (its own score when it
@@ -60,6 +71,20 @@ pub enum Feature {
     Gap(String),
     /// `log_gap.FIELD`: the same on `ln(1 + x)`.
     LogGap(String),
+    /// `user_feature.NAME`: the number the feature store holds under feature `NAME` for the
+    /// request's user (a window feature keyed by user, an enricher's user output); NaN when it
+    /// is missing or not a number.
+    UserFeature(String),
+    /// `item_feature.NAME`: the number the feature store holds under feature `NAME` for the
+    /// candidate item; NaN when it is missing or not a number.
+    ItemFeature(String),
+    /// `embedding_sim.EMBEDDING`: the cosine between the user's profile vector of item
+    /// embedding `EMBEDDING` (the mean of their history items' unit-length vectors) and the
+    /// candidate's vector; NaN when either is missing.
+    EmbeddingSim(String),
+    /// `context.FIELD`: request feature `FIELD` sent by the caller (a number as it is, a
+    /// boolean as 1 or 0); NaN when it is missing or anything else.
+    Context(String),
 }
 
 impl Feature {
@@ -90,6 +115,10 @@ impl Feature {
             "series_number" => Self::SeriesNumber(argument),
             "gap" => Self::Gap(argument),
             "log_gap" => Self::LogGap(argument),
+            "user_feature" => Self::UserFeature(argument),
+            "item_feature" => Self::ItemFeature(argument),
+            "embedding_sim" => Self::EmbeddingSim(argument),
+            "context" => Self::Context(argument),
             _ => return Err(unknown()),
         })
     }
@@ -123,6 +152,10 @@ impl fmt::Display for Feature {
             Self::SeriesNumber(field) => write!(f, "series_number.{field}"),
             Self::Gap(field) => write!(f, "gap.{field}"),
             Self::LogGap(field) => write!(f, "log_gap.{field}"),
+            Self::UserFeature(name) => write!(f, "user_feature.{name}"),
+            Self::ItemFeature(name) => write!(f, "item_feature.{name}"),
+            Self::EmbeddingSim(embedding) => write!(f, "embedding_sim.{embedding}"),
+            Self::Context(field) => write!(f, "context.{field}"),
         }
     }
 }
@@ -205,9 +238,30 @@ mod tests {
             "series_number.title",
             "gap.original_publication_year",
             "log_gap.ratings_count",
+            "user_feature.clicks_1h",
+            "item_feature.ctr.7d",
+            "embedding_sim.text",
+            "context.is_mobile",
         ];
         let set = FeatureSet::parse(&names).unwrap();
         assert_eq!(set.names(), names);
+        assert_eq!(
+            set.features()[names.len() - 4..],
+            [
+                Feature::UserFeature("clicks_1h".into()),
+                Feature::ItemFeature("ctr.7d".into()),
+                Feature::EmbeddingSim("text".into()),
+                Feature::Context("is_mobile".into()),
+            ],
+            "the name is everything after the first dot"
+        );
+        for bad in ["user_feature.", "item_feature", "embedding_sim.", "context"] {
+            assert_eq!(
+                Feature::parse(bad),
+                Err(FeatureError::Unknown(bad.into())),
+                "{bad}"
+            );
+        }
         assert_eq!(set.recall_sources(), ["als", "swing"]);
         assert_eq!(
             FeatureSet::parse(&["item.x", "popularity"]),

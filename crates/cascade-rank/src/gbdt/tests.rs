@@ -44,11 +44,7 @@ fn signal(item: &Item) -> f64 {
 fn candidates(items: &[Item]) -> Vec<Candidate> {
     items
         .iter()
-        .map(|item| Candidate {
-            item_id: item.id.clone(),
-            score: 0.0,
-            retrieve_id: "test".into(),
-        })
+        .map(|item| Candidate::new(item.id.clone(), 0.0, "test".into()))
         .collect()
 }
 

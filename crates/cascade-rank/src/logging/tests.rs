@@ -48,10 +48,9 @@ fn show(logger: &FeatureLogger, request_id: &str, at: i64, items: &[(&str, f64)]
     let candidates: Vec<Candidate> = items
         .iter()
         .enumerate()
-        .map(|(i, (id, _))| Candidate {
-            item_id: id.to_string(),
-            score: 10.0 - i as f64,
-            retrieve_id: if id.starts_with('x') { "other" } else { "als" }.into(),
+        .map(|(i, (id, _))| {
+            let source = if id.starts_with('x') { "other" } else { "als" };
+            Candidate::new(id.to_string(), 10.0 - i as f64, source.into())
         })
         .collect();
     let inputs: Vec<ScoringInput<'_>> = candidates

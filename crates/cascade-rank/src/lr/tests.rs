@@ -46,11 +46,7 @@ fn items(rng: &mut StdRng, count: usize) -> (Vec<Item>, Vec<f32>) {
 fn candidates(items: &[Item]) -> Vec<Candidate> {
     items
         .iter()
-        .map(|item| Candidate {
-            item_id: item.id.clone(),
-            score: 0.0,
-            retrieve_id: "test".into(),
-        })
+        .map(|item| Candidate::new(item.id.clone(), 0.0, "test".into()))
         .collect()
 }
 

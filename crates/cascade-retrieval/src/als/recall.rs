@@ -67,10 +67,12 @@ impl AlsRecall {
         self.model
             .recommend(vector, limit, |item| seen.binary_search(&item).is_ok())
             .into_iter()
-            .map(|(item, score)| Candidate {
-                item_id: self.items.id(item).to_string(),
-                score: f64::from(score),
-                retrieve_id: ALS.to_string(),
+            .map(|(item, score)| {
+                Candidate::new(
+                    self.items.id(item).to_string(),
+                    f64::from(score),
+                    ALS.to_string(),
+                )
             })
             .collect()
     }

@@ -36,7 +36,7 @@ pub async fn put_config(
         .map_err(|error| match error {
             AppError::Config(error) => refused(error),
             AppError::Store(error) => ApiError::from(error),
-            AppError::Index(reason) => {
+            AppError::Index(reason) | AppError::Kafka(reason) => {
                 ApiError::status(axum::http::StatusCode::INTERNAL_SERVER_ERROR, reason)
             }
         })?;

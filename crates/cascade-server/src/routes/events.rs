@@ -4,6 +4,13 @@
 //! answer is 400, listing every invalid record by index, field and reason, and no event of
 //! the batch is stored. With `?partial=true` the valid records are stored and the invalid
 //! ones are listed in the 200 answer. Either way nothing is acknowledged before it is durable.
+//!
+//! In distributed mode (`KafkaConf`) the valid records are also published to the shared
+//! topic, all of them, even those this replica's log already held: a batch sent again after a
+//! failed publish must reach the other replicas. The answer is 200 only once the append is
+//! durable and the broker acknowledged every record; a failed publish is a 503 (the events
+//! are in this replica's log; sending the batch again publishes them, and every log drops
+//! the events it already holds).
 
 use std::sync::Arc;
 
@@ -15,9 +22,11 @@ use axum::http::{HeaderMap, StatusCode};
 use cascade_core::time::now_ms;
 use cascade_core::validate::parse_event;
 use cascade_core::{Event, FieldError};
+use cascade_store::AppendOutcome;
 
 use crate::app::App;
 use crate::batch::{read_body, split_records};
+use crate::distributed::Distributed;
 use crate::error::{ApiError, MAX_DETAILS};
 use crate::metrics::count_events;
 
@@ -51,6 +60,32 @@ fn partial_requested(query: Option<&str>) -> Result<bool, ApiError> {
         }
     }
     Ok(partial)
+}
+
+/// Appends `events` to the log and publishes them to the shared topic at the same time;
+/// resolves once both succeeded. A failed append is the answer whatever the publish did (an
+/// event that reached the topic comes back to this log through the source).
+async fn append_and_publish(
+    app: &App,
+    distributed: &Distributed,
+    events: Vec<Event>,
+) -> Result<AppendOutcome, ApiError> {
+    let appended = app.stores.events.append(events.clone()).wait();
+    let (appended, published) = tokio::join!(appended, distributed.publish(&events));
+    let outcome = appended?;
+    published.map_err(|error| {
+        ApiError::status(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the {} events are stored in this replica's event log, but publishing them to \
+                 Kafka topic `{}` failed, so other replicas do not see them: {error}; send the \
+                 batch again (events already stored are dropped by event_id)",
+                events.len(),
+                distributed.topic()
+            ),
+        )
+    })?;
+    Ok(outcome)
 }
 
 /// Validates every record, then appends the valid ones and waits until they are durable.
@@ -98,7 +133,10 @@ pub async fn post_events(
             ));
         }
     }
-    let outcome = app.stores.events.append(events).wait().await?;
+    let outcome = match &app.distributed {
+        Some(distributed) => append_and_publish(&app, distributed, events).await?,
+        None => app.stores.events.append(events).wait().await?,
+    };
     count_events("accepted", outcome.accepted);
     count_events("duplicate", outcome.duplicates.len());
     let mut duplicate_ids = outcome.duplicates.clone();

@@ -92,7 +92,14 @@ pub fn open_feature_store(
 }
 
 fn encode(value: &FeatureValue) -> Vec<u8> {
-    serde_json::to_vec(value).expect("a feature value always serializes")
+    let mut bytes = Vec::new();
+    encode_into(value, &mut bytes);
+    bytes
+}
+
+/// Appends the JSON of `value` to `bytes`.
+fn encode_into(value: &FeatureValue, bytes: &mut Vec<u8>) {
+    serde_json::to_writer(bytes, value).expect("a feature value always serializes");
 }
 
 fn decode(key: FeatureKey<'_>, bytes: &[u8]) -> Result<FeatureValue, StoreError> {

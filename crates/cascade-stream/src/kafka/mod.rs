@@ -26,6 +26,7 @@ mod lag;
 mod record;
 mod sink;
 mod source;
+pub mod testing;
 
 pub use admin::ensure_topics;
 pub use record::{OFFSET_HEADER, PARTITION_HEADER, REASON_HEADER, TOPIC_HEADER, decode_event};

@@ -102,6 +102,7 @@ impl KafkaSource {
         for (key, value) in &options.consumer_properties {
             config.set(key, value);
         }
+        register_counters();
         let context = SourceContext::new(&conf.topic);
         let consumer: BaseConsumer<SourceContext> = config.create_with_context(context.clone())?;
         consumer.subscribe(&[conf.topic.as_str()])?;
@@ -143,6 +144,20 @@ impl Drop for KafkaSource {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// Registers the source's counters at zero, so that an exporter installed before the start
+/// lists them before the first record arrives.
+fn register_counters() {
+    for name in [
+        "cascade_kafka_records_consumed_total",
+        "cascade_kafka_duplicates_total",
+        "cascade_kafka_dead_letters_total",
+        "cascade_kafka_commit_failures_total",
+        "cascade_kafka_consumer_errors_total",
+    ] {
+        metrics::counter!(name).increment(0);
     }
 }
 

@@ -16,6 +16,10 @@ use super::sample::Sample;
 use super::select::{ItemFields, for_each_key, for_each_value};
 use super::windowing::{Span, Windowing};
 
+/// A copy of a feature's state, taken where the state lives; called later (on another thread)
+/// it appends the state's JSON to the buffer.
+pub type StateSnapshot = Box<dyn FnOnce(&mut Vec<u8>) -> Result<(), serde_json::Error> + Send>;
+
 /// A windowed aggregation kept per key, fed event by event.
 pub trait WindowFeature: Send {
     /// The feature's name (its name in the feature store).
@@ -33,8 +37,8 @@ pub trait WindowFeature: Send {
     /// Hands over every key whose current value may have changed since the last call, with
     /// that value (`None`: delete it). Expired windows are evicted on the way.
     fn drain_changes(&mut self, emit: &mut dyn FnMut(&str, Option<FeatureValue>));
-    /// The state, for a checkpoint.
-    fn save(&self) -> Result<serde_json::Value, serde_json::Error>;
+    /// A copy of the state, for a checkpoint serialised off the stream thread.
+    fn snapshot(&self) -> StateSnapshot;
     /// Replaces the state with a saved one.
     fn load(&mut self, state: serde_json::Value) -> Result<(), serde_json::Error>;
 }
@@ -48,7 +52,7 @@ struct Reader {
     fields: Arc<dyn ItemFields>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(bound(
     serialize = "S: Serialize",
     deserialize = "S: serde::de::DeserializeOwned"
@@ -60,7 +64,7 @@ struct Entry<S> {
     changed: bool,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(bound(
     serialize = "S: Serialize",
     deserialize = "S: serde::de::DeserializeOwned"
@@ -277,8 +281,9 @@ impl<W: Windowing, A: Accumulator> WindowFeature for Windowed<W, A> {
         }
     }
 
-    fn save(&self) -> Result<serde_json::Value, serde_json::Error> {
-        serde_json::to_value(&self.state)
+    fn snapshot(&self) -> StateSnapshot {
+        let state = self.state.clone();
+        Box::new(move |bytes| serde_json::to_writer(bytes, &state))
     }
 
     fn load(&mut self, state: serde_json::Value) -> Result<(), serde_json::Error> {

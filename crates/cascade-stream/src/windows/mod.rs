@@ -8,8 +8,9 @@
 //! (`cascade_window_late_events_dropped_total`). Each key's current value is the window
 //! containing the newest event time seen; a window without events has no value.
 //!
-//! [`WindowObserver`] runs the features on the stream, writes changed values to the feature
-//! store and checkpoints state together with the log position.
+//! [`WindowObserver`] runs the features on the stream; a writer thread of its own writes
+//! changed values to the feature store in coalesced batches and checkpoints a copy of the
+//! state together with the log position it covers, off the stream thread.
 
 mod aggregate;
 mod bench;
@@ -25,7 +26,7 @@ mod windowing;
 
 pub use bench::{BENCH_FEATURES, Throughput, bench_events, measure_throughput};
 pub use build::build;
-pub use feature::WindowFeature;
+pub use feature::{StateSnapshot, WindowFeature};
 pub use observer::{CHECKPOINT_NAME, WindowError, WindowObserver};
 pub use select::{ItemFields, KEY_SEPARATOR, composite_key};
 pub use windowing::Span;

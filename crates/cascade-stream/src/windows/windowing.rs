@@ -21,7 +21,7 @@ pub struct Span {
 /// state is evicted.
 pub trait Windowing: Send + Sync + 'static {
     /// One key's windows.
-    type Slots<A: Accumulator>: Default + Serialize + DeserializeOwned + Send + Sync;
+    type Slots<A: Accumulator>: Default + Clone + Serialize + DeserializeOwned + Send + Sync;
 
     /// Adds `sample` to its windows unless they are all closed at `watermark`; whether it was added.
     fn add<A: Accumulator>(

@@ -453,11 +453,11 @@ impl Stage {
                 .into_iter()
                 .map(|(item, score)| Scored {
                     item,
-                    candidate: Candidate {
-                        item_id: item.to_string(),
-                        score: f64::from(score),
-                        retrieve_id: als::ALS.to_string(),
-                    },
+                    candidate: Candidate::new(
+                        item.to_string(),
+                        f64::from(score),
+                        als::ALS.to_string(),
+                    ),
                 })
                 .collect();
             let cf: HashMap<u32, [Option<f64>; 2]> = candidates
