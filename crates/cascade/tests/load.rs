@@ -59,6 +59,8 @@ fn bench_http_drives_a_server_over_generated_data() {
 
     let mut serve = cascade();
     serve
+        // the config's rank model path is relative to the repository root
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
         .args([
             "serve",
             "--config",
