@@ -402,7 +402,7 @@ fn check(name: &str, window: Win, agg: Agg, seed: u64) {
                 assert_matches(copy, &mut reference, &format!("{what} (restored)"));
             }
             feature.drain_changes(&mut |key, value| {
-                store.insert(key.to_string(), value);
+                store.insert(key, value);
             });
             if !matches!(window, Win::Session { .. }) {
                 // Pane and global values change only when touched or at a pane boundary,

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use ahash::RandomState;
 use cascade_core::config::WindowFeatureConf;
 use cascade_core::config::features::{AggregationConf, Selector};
 use cascade_core::time::TimestampMs;
@@ -36,7 +37,7 @@ pub trait WindowFeature: Send {
     fn dropped(&self) -> u64;
     /// Hands over every key whose current value may have changed since the last call, with
     /// that value (`None`: delete it). Expired windows are evicted on the way.
-    fn drain_changes(&mut self, emit: &mut dyn FnMut(&str, Option<FeatureValue>));
+    fn drain_changes(&mut self, emit: &mut dyn FnMut(String, Option<FeatureValue>));
     /// A copy of the state, for a checkpoint serialised off the stream thread.
     fn snapshot(&self) -> StateSnapshot;
     /// Replaces the state with a saved one.
@@ -70,7 +71,8 @@ struct Entry<S> {
     deserialize = "S: serde::de::DeserializeOwned"
 ))]
 struct State<S> {
-    keys: HashMap<String, Entry<S>>,
+    /// Per key; a hasher seeded at random (keys come from events).
+    keys: HashMap<String, Entry<S>, RandomState>,
     newest: TimestampMs,
     dropped: u64,
 }
@@ -113,7 +115,7 @@ impl<W: Windowing, A: Accumulator> Windowed<W, A> {
             params,
             lateness: conf.allowed_lateness.millis(),
             state: State {
-                keys: HashMap::new(),
+                keys: HashMap::default(),
                 newest: TimestampMs::MIN,
                 dropped: 0,
             },
@@ -244,7 +246,7 @@ impl<W: Windowing, A: Accumulator> WindowFeature for Windowed<W, A> {
         self.state.dropped
     }
 
-    fn drain_changes(&mut self, emit: &mut dyn FnMut(&str, Option<FeatureValue>)) {
+    fn drain_changes(&mut self, emit: &mut dyn FnMut(String, Option<FeatureValue>)) {
         let watermark = self.watermark();
         let Self {
             windowing,
@@ -268,7 +270,7 @@ impl<W: Windowing, A: Accumulator> WindowFeature for Windowed<W, A> {
                 } else {
                     read(windowing, params, clock, &entry.slots)
                 };
-                emit(key, value);
+                emit(key.clone(), value);
                 !empty
             });
             return;
@@ -276,7 +278,8 @@ impl<W: Windowing, A: Accumulator> WindowFeature for Windowed<W, A> {
         for key in changed.drain(..) {
             if let Some(entry) = state.keys.get_mut(&key) {
                 entry.changed = false;
-                emit(&key, read(windowing, params, clock, &entry.slots));
+                let value = read(windowing, params, clock, &entry.slots);
+                emit(key, value);
             }
         }
     }

@@ -1,6 +1,8 @@
 //! The global window: one window per key over all time. Nothing is late, nothing closes; the
 //! aggregation bounds the state (e.g. last-N).
 
+use std::borrow::Cow;
+
 use cascade_core::time::TimestampMs;
 
 use super::aggregate::Accumulator;
@@ -34,8 +36,13 @@ impl Windowing for Global {
         slots.is_none()
     }
 
-    fn current<A: Accumulator>(&self, slots: &Self::Slots<A>, _: &A::Params, _: i64) -> Option<A> {
-        slots.clone()
+    fn current<'a, A: Accumulator>(
+        &self,
+        slots: &'a Self::Slots<A>,
+        _: &A::Params,
+        _: i64,
+    ) -> Option<Cow<'a, A>> {
+        slots.as_ref().map(Cow::Borrowed)
     }
 
     fn open<A: Accumulator>(

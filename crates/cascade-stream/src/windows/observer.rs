@@ -306,7 +306,7 @@ impl Shared {
         let (position, snapshot) = {
             let mut inner = self.inner.lock();
             for (i, feature) in inner.features.iter_mut().enumerate() {
-                feature.drain_changes(&mut |key, value| changes.push((i, key.to_owned(), value)));
+                feature.drain_changes(&mut |key, value| changes.push((i, key, value)));
             }
             inner.drained = inner.position;
             let snapshot = self.copy_if(snapshotting, &mut inner);

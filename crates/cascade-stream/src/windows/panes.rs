@@ -2,6 +2,7 @@
 //! `size / slide` consecutive panes of length `slide`, and a tumbling window is one pane
 //! (`slide == size`). Each event lands in exactly one pane; windows are merged panes.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use cascade_core::time::TimestampMs;
@@ -41,15 +42,20 @@ impl Panes {
         pane.saturating_add(self.size) <= watermark
     }
 
+    /// The panes that start inside `span`, oldest first.
+    fn inside<A: Accumulator>(panes: &[(TimestampMs, A)], span: Span) -> impl Iterator<Item = &A> {
+        panes
+            .iter()
+            .filter(move |(start, _)| (span.start..span.end).contains(start))
+            .map(|(_, acc)| acc)
+    }
+
     fn merged<A: Accumulator>(
         panes: &[(TimestampMs, A)],
         params: &A::Params,
         span: Span,
     ) -> Option<A> {
-        let inside = panes
-            .iter()
-            .filter(|(start, _)| (span.start..span.end).contains(start));
-        inside.fold(None, |merged, (_, acc)| {
+        Self::inside(panes, span).fold(None, |merged, acc| {
             let mut merged = merged.unwrap_or_else(A::default);
             merged.merge(params, acc);
             Some(merged)
@@ -95,14 +101,22 @@ impl Windowing for Panes {
         slots.is_empty()
     }
 
-    fn current<A: Accumulator>(
+    /// A window of one pane (every tumbling window) is that pane, borrowed: merging a single
+    /// pane into an empty accumulator gives the pane's own value.
+    fn current<'a, A: Accumulator>(
         &self,
-        slots: &Self::Slots<A>,
+        slots: &'a Self::Slots<A>,
         params: &A::Params,
         clock: TimestampMs,
-    ) -> Option<A> {
+    ) -> Option<Cow<'a, A>> {
         let start = (self.pane_of(clock) + self.slide).saturating_sub(self.size);
-        Self::merged(slots, params, self.span(start))
+        let span = self.span(start);
+        let mut inside = Self::inside(slots, span);
+        match (inside.next(), inside.next()) {
+            (None, _) => None,
+            (Some(only), None) => Some(Cow::Borrowed(only)),
+            (Some(_), Some(_)) => Self::merged(slots, params, span).map(Cow::Owned),
+        }
     }
 
     fn open<A: Accumulator>(

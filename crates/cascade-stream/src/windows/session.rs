@@ -1,6 +1,8 @@
 //! Session windows: a key's events closer than `gap` to each other form one session, which
 //! ends `gap` after its last event. A new event merges every session it comes within `gap` of.
 
+use std::borrow::Cow;
+
 use cascade_core::time::TimestampMs;
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +41,31 @@ impl<A> Session<A> {
     }
 }
 
+impl Sessions {
+    /// Inserts a session of `sample` alone at `at`, unless it is closed at `watermark` already;
+    /// whether it was inserted.
+    fn start_session<A: Accumulator>(
+        &self,
+        slots: &mut Vec<Session<A>>,
+        at: usize,
+        params: &A::Params,
+        sample: &Sample<'_>,
+        watermark: TimestampMs,
+    ) -> bool {
+        let mut session = Session {
+            first: sample.ts,
+            last: sample.ts,
+            acc: A::default(),
+        };
+        session.acc.add(params, sample);
+        if session.span(self.gap).end <= watermark {
+            return false;
+        }
+        slots.insert(at, session);
+        true
+    }
+}
+
 impl Windowing for Sessions {
     /// Sessions by start, ascending, never overlapping.
     type Slots<A: Accumulator> = Vec<Session<A>>;
@@ -56,21 +83,21 @@ impl Windowing for Sessions {
         let touches = |s: &Session<A>| s.first - self.gap < ts && ts < s.last + self.gap;
         let from = slots.partition_point(|s| !touches(s) && s.first < ts);
         let to = from + slots[from..].iter().take_while(|s| touches(s)).count();
-        let mut session = Session {
-            first: ts,
-            last: ts,
-            acc: A::default(),
-        };
+        if from == to {
+            return self.start_session(slots, from, params, sample, watermark);
+        }
+        // The sample joins the first session it touches, in place (no copy of its state);
+        // the later ones it bridges merge into it.
+        let later: Vec<Session<A>> = slots.drain(from + 1..to).collect();
+        let session = &mut slots[from];
+        session.first = session.first.min(ts);
+        session.last = session.last.max(ts);
         session.acc.add(params, sample);
-        for merged in slots.drain(from..to) {
+        for merged in &later {
             session.first = session.first.min(merged.first);
             session.last = session.last.max(merged.last);
             session.acc.merge(params, &merged.acc);
         }
-        if session.span(self.gap).end <= watermark {
-            return false;
-        }
-        slots.insert(from, session);
         true
     }
 
@@ -79,14 +106,14 @@ impl Windowing for Sessions {
         slots.is_empty()
     }
 
-    fn current<A: Accumulator>(
+    fn current<'a, A: Accumulator>(
         &self,
-        slots: &Self::Slots<A>,
+        slots: &'a Self::Slots<A>,
         _: &A::Params,
         clock: TimestampMs,
-    ) -> Option<A> {
+    ) -> Option<Cow<'a, A>> {
         let latest = slots.last()?;
-        (latest.span(self.gap).end > clock).then(|| latest.acc.clone())
+        (latest.span(self.gap).end > clock).then_some(Cow::Borrowed(&latest.acc))
     }
 
     fn open<A: Accumulator>(

@@ -1,5 +1,7 @@
 //! The contract of a window type: where a sample goes, when a window closes, what is read.
 
+use std::borrow::Cow;
+
 use cascade_core::time::TimestampMs;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -35,13 +37,14 @@ pub trait Windowing: Send + Sync + 'static {
     /// Drops what closed at `watermark`; whether nothing is left.
     fn evict<A: Accumulator>(&self, slots: &mut Self::Slots<A>, watermark: TimestampMs) -> bool;
 
-    /// The window containing `clock` (the newest event time seen), if it holds events.
-    fn current<A: Accumulator>(
+    /// The window containing `clock` (the newest event time seen), if it holds events; borrowed
+    /// where one slot is that window, merged where it spans several.
+    fn current<'a, A: Accumulator>(
         &self,
-        slots: &Self::Slots<A>,
+        slots: &'a Self::Slots<A>,
         params: &A::Params,
         clock: TimestampMs,
-    ) -> Option<A>;
+    ) -> Option<Cow<'a, A>>;
 
     /// Every window still open at `watermark` that holds events, oldest first.
     fn open<A: Accumulator>(

@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 
+use ahash::RandomState;
 use cascade_store::FeatureValue;
 use serde::{Deserialize, Serialize};
 
@@ -10,7 +11,7 @@ use crate::windows::sample::Sample;
 
 /// Counts distinct sample labels; keeps the set, so windows and sessions merge exactly.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct DistinctCount(HashSet<String>);
+pub struct DistinctCount(HashSet<String, RandomState>);
 
 impl Accumulator for DistinctCount {
     type Params = ();
