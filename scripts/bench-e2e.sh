@@ -24,6 +24,8 @@ events=${EVENTS:-10000000}
 seed=${SEED:-42}
 rate=${RATE:-200}
 event_rate=${EVENT_RATE:-2000}
+# The max-rate search starts here and doubles until p99 passes 50 ms, then bisects.
+start_rate=${START_RATE:-10}
 duration=${DURATION:-60s}
 port=${PORT:-18777}
 config=config/synthetic.jsonc
@@ -83,7 +85,7 @@ step "load: recommend $rate/s, search 20/s, events $event_rate/s, $duration"
     2>&1 | tee "$work/load.txt"
 
 step "max rate with p99 < 50 ms, events $event_rate/s"
-"$bin" bench http --url "http://127.0.0.1:$port" --find-max-rate --recommend-rate 50 \
+"$bin" bench http --url "http://127.0.0.1:$port" --find-max-rate --recommend-rate "$start_rate" \
     --event-rate "$event_rate" --event-batch 20 --warmup 3s --step-duration 10s \
     --bisect-steps 3 --max-rate 2000 --users "$users" --items "$items" --seed "$seed" \
     2>&1 | tee "$work/max-rate.txt"

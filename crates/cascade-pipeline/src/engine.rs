@@ -184,7 +184,13 @@ impl Engine {
             .min(deadline.saturating_duration_since(Instant::now()));
         let (engine, request_for_call, source_name) =
             (self.clone(), request.clone(), name.to_string());
+        let give_up_at = Instant::now() + budget;
         let call = tokio::task::spawn_blocking(move || {
+            // Under overload a call can wait in the blocking pool past its budget; its answer
+            // would be thrown away, so it does not take the CPU from requests still in time.
+            if Instant::now() >= give_up_at {
+                return Vec::new();
+            }
             let component = &engine.components.recalls[&source_name];
             component.source.recall(&request_for_call, component.count)
         });

@@ -11,10 +11,11 @@ use cascade_core::expr::Expr;
 use cascade_core::{Candidate, ItemObserver};
 use cascade_rank::features::FeatureSource;
 use cascade_rank::scorer::{Scorer, build_scorer};
+use cascade_retrieval::text_recall::DEFAULT_QUERY_FIELD;
 use cascade_retrieval::vector::RecentItems;
 use cascade_retrieval::{
     ItemCfIndex, ItemCfRecall, ItemVectors, NewestItems, PopularIndex, RecallSource,
-    Similarity as CfSimilarity, TrendingIndex, VectorRecall,
+    Similarity as CfSimilarity, TextIndex, TextRecall, TrendingIndex, VectorRecall,
 };
 use cascade_store::ItemStore;
 use cascade_stream::UserHistory;
@@ -70,6 +71,9 @@ pub struct Deps {
     pub trending: Arc<TrendingIndex>,
     /// What ranking models read beside the candidate and its item.
     pub features: Arc<dyn FeatureSource>,
+    /// The BM25 index of the searchable item fields, when some field is searchable; what
+    /// `TextRecall` sources search.
+    pub text: Option<Arc<TextIndex>>,
 }
 
 /// A recall source as a pipeline runs it.
@@ -196,6 +200,35 @@ impl Registry {
             Ok(BuiltRecall {
                 source: newest.clone(),
                 observer: Some(newest),
+            })
+        });
+
+        let text = deps.text.clone();
+        registry.register_recall("TextRecall", move |conf| {
+            let index = text.clone().ok_or_else(|| {
+                (
+                    "RecallType".to_string(),
+                    "TextRecall needs a searchable field (SearchConf.Fields or a text field in \
+                     ItemSchema)"
+                        .to_string(),
+                )
+            })?;
+            let query_field = setting::<String>(&conf.settings, "QueryField")?
+                .unwrap_or_else(|| DEFAULT_QUERY_FIELD.to_string());
+            if query_field.is_empty() {
+                return Err(("QueryField".into(), "must not be empty".into()));
+            }
+            if setting::<u64>(&conf.settings, "CacheSeconds")?.unwrap_or(0) > 0 {
+                return Err((
+                    "CacheSeconds".into(),
+                    "must be 0 for a TextRecall: its results depend on the query, and the \
+                     cache is per user"
+                        .into(),
+                ));
+            }
+            Ok(BuiltRecall {
+                source: Arc::new(TextRecall::new(&conf.name, index, &query_field)),
+                observer: None,
             })
         });
 

@@ -148,6 +148,7 @@ impl World {
                 shared.clone(),
                 100,
             )),
+            text: None,
         });
         registry.register_recall("SlowRecall", |conf| {
             let millis: u64 = conf

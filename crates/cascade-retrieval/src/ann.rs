@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use cascade_core::Item;
-use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use parking_lot::{Condvar, Mutex};
 use serde::{Deserialize, Serialize};
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
@@ -24,6 +24,8 @@ const GRAPH_FILE: &str = "graph.usearch";
 const MANIFEST_FILE: &str = "manifest.json";
 /// Slots reserved at least whenever the graph grows.
 const MIN_RESERVE: usize = 1024;
+/// The smallest `ef` a search explores with (the graph's own search expansion).
+const MIN_EF: usize = 16;
 
 /// How similar two vectors are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,7 +89,9 @@ impl AnnConfig {
             },
             connectivity: self.connectivity,
             expansion_add: self.ef_construction,
-            expansion_search: self.ef_construction,
+            // Each search asks for `max(k, ef)` results, which the engine explores with; this is
+            // only the floor.
+            expansion_search: MIN_EF,
             multi: false,
         }
     }
@@ -172,37 +176,82 @@ struct Manifest {
     keys: Vec<(u64, String)>,
 }
 
+/// How many searches the graph runs at once: the engine keeps one search context per
+/// reserved thread and fails a search that finds none free, so the index reserves this many
+/// and [`SearchSlots`] holds further searches back until one is.
+fn search_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from) * 4
+}
+
+/// A counting semaphore over the graph's search contexts.
+struct SearchSlots {
+    free: Mutex<usize>,
+    released: Condvar,
+}
+
+/// A search context held until dropped.
+struct SearchSlot<'a>(&'a SearchSlots);
+
+impl SearchSlots {
+    fn new(slots: usize) -> Self {
+        Self {
+            free: Mutex::new(slots),
+            released: Condvar::new(),
+        }
+    }
+
+    /// Waits for a free context and takes it.
+    fn acquire(&self) -> SearchSlot<'_> {
+        let mut free = self.free.lock();
+        while *free == 0 {
+            self.released.wait(&mut free);
+        }
+        *free -= 1;
+        SearchSlot(self)
+    }
+}
+
+impl Drop for SearchSlot<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock() += 1;
+        self.0.released.notify_one();
+    }
+}
+
 /// An HNSW index over one named item embedding, keyed by item id.
 ///
-/// Searches take `&self` and may run concurrently; inserts and deletes take `&mut self`.
+/// Searches take `&self` and may run concurrently (four per core at once, the others wait
+/// their turn); inserts and deletes take `&mut self`.
 pub struct AnnIndex {
     config: AnnConfig,
     graph: Index,
     keys: HashMap<String, u64>,
     ids: HashMap<u64, String>,
     next_key: u64,
-    /// The `ef` the graph is currently set to search with: searches with the same `ef` share the
-    /// read lock, a different one changes it under the write lock.
-    ef: RwLock<usize>,
+    slots: SearchSlots,
 }
 
 impl AnnIndex {
     /// An empty index.
     pub fn new(config: AnnConfig) -> Result<Self, AnnError> {
         let graph = Index::new(&config.options()).map_err(engine)?;
-        Ok(Self::with_graph(config, graph))
+        Self::with_graph(config, graph)
     }
 
-    fn with_graph(config: AnnConfig, graph: Index) -> Self {
-        let ef = RwLock::new(graph.expansion_search());
-        AnnIndex {
+    /// Wraps `graph`, reserving a search context per search slot.
+    fn with_graph(config: AnnConfig, graph: Index) -> Result<Self, AnnError> {
+        let threads = search_threads();
+        graph
+            .reserve_capacity_and_threads(graph.capacity().max(MIN_RESERVE), threads)
+            .map_err(engine)?;
+        Ok(AnnIndex {
             config,
             graph,
             keys: HashMap::new(),
             ids: HashMap::new(),
             next_key: 0,
-            ef,
-        }
+            slots: SearchSlots::new(threads),
+        })
     }
 
     /// Builds an index from the items that carry the configured embedding (the others are
@@ -314,9 +363,11 @@ impl AnnIndex {
     /// `k` if lower): a larger `ef` finds more of the true neighbours, more slowly.
     pub fn search(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<AnnHit>, AnnError> {
         let query = self.prepare(query)?;
-        let _ef = self.set_ef(ef.max(k));
-        let found = self.graph.search(&query, k).map_err(engine)?;
-        Ok(self.hits(&found.keys, &found.distances))
+        let _slot = self.slots.acquire();
+        // The engine explores `max(wanted, expansion)` candidates: asking for `ef` results and
+        // keeping the best `k` is a search with that `ef`, without changing shared state.
+        let found = self.graph.search(&query, ef.max(k)).map_err(engine)?;
+        Ok(self.hits(&found.keys, &found.distances, k))
     }
 
     /// Like [`AnnIndex::search`], returning only items for which `allow(item_id)` is true. The
@@ -330,14 +381,14 @@ impl AnnIndex {
         allow: impl Fn(&str) -> bool,
     ) -> Result<Vec<AnnHit>, AnnError> {
         let query = self.prepare(query)?;
-        let _ef = self.set_ef(ef.max(k));
+        let _slot = self.slots.acquire();
         let found = self
             .graph
-            .filtered_search(&query, k, |key| {
+            .filtered_search(&query, ef.max(k), |key| {
                 self.ids.get(&key).is_some_and(|id| allow(id))
             })
             .map_err(engine)?;
-        Ok(self.hits(&found.keys, &found.distances))
+        Ok(self.hits(&found.keys, &found.distances, k))
     }
 
     /// The exact `k` closest items by brute force over every stored vector (at the configured
@@ -345,8 +396,9 @@ impl AnnIndex {
     /// for small catalogues.
     pub fn exact_search(&self, query: &[f32], k: usize) -> Result<Vec<AnnHit>, AnnError> {
         let query = self.prepare(query)?;
+        let _slot = self.slots.acquire();
         let found = self.graph.exact_search(&query, k).map_err(engine)?;
-        Ok(self.hits(&found.keys, &found.distances))
+        Ok(self.hits(&found.keys, &found.distances, k))
     }
 
     /// Writes the graph and the id mapping into `dir` (created if missing), replacing what was
@@ -396,7 +448,7 @@ impl AnnIndex {
                 ),
             });
         }
-        let mut index = Self::with_graph(manifest.config, graph);
+        let mut index = Self::with_graph(manifest.config, graph)?;
         index.next_key = manifest.next_key;
         for (key, id) in manifest.keys {
             index.keys.insert(id.clone(), key);
@@ -481,26 +533,15 @@ impl AnnIndex {
             return Ok(());
         }
         let capacity = needed.max(self.graph.capacity() * 2).max(MIN_RESERVE);
-        self.graph.reserve(capacity).map_err(engine)
+        self.graph
+            .reserve_capacity_and_threads(capacity, search_threads())
+            .map_err(engine)
     }
 
-    /// Sets the graph's search `ef`, holding it until the returned guard drops.
-    fn set_ef(&self, ef: usize) -> RwLockReadGuard<'_, usize> {
-        let current = self.ef.read();
-        if *current == ef {
-            return current;
-        }
-        drop(current);
-        let mut current = self.ef.write();
-        if *current != ef {
-            self.graph.change_expansion_search(ef);
-            *current = ef;
-        }
-        RwLockWriteGuard::downgrade(current)
-    }
-
-    fn hits(&self, keys: &[u64], distances: &[f32]) -> Vec<AnnHit> {
+    /// The first `k` of a search's results as hits.
+    fn hits(&self, keys: &[u64], distances: &[f32], k: usize) -> Vec<AnnHit> {
         keys.iter()
+            .take(k)
             .zip(distances)
             .filter_map(|(key, distance)| {
                 Some(AnnHit {

@@ -19,8 +19,12 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::Duration;
+
+use ahash::HashMap as FastMap;
 
 use cascade_core::{Candidate, Event, EventObserver, EventTypes, RequestContext};
+use moka::sync::Cache;
 use parking_lot::RwLock;
 
 use crate::als::IdMap;
@@ -36,6 +40,9 @@ pub struct ItemCfConfig {
     pub swing_alpha: f64,
     /// How many of each history item's best neighbours a recall adds up.
     pub neighbours_per_item: usize,
+    /// How long recalls reuse an item's best-neighbour list before recomputing it from the
+    /// counts; zero recomputes it on every recall.
+    pub neighbour_cache: Duration,
 }
 
 impl Default for ItemCfConfig {
@@ -44,12 +51,13 @@ impl Default for ItemCfConfig {
             history_len: 50,
             swing_alpha: 1.0,
             neighbours_per_item: 100,
+            neighbour_cache: Duration::ZERO,
         }
     }
 }
 
 /// How item-to-item similarity is measured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Similarity {
     /// Co-occurrence count over the geometric mean of the two items' user counts; incremental.
     Cosine,
@@ -57,11 +65,12 @@ pub enum Similarity {
     Swing,
 }
 
-/// One item's user count and co-occurrence counts with other items.
+/// One item's user count and co-occurrence counts with other items (ahash: every event
+/// updates up to `history_len` of these maps, and SipHash dominated the stream thread).
 #[derive(Default)]
 struct ItemStats {
     users: u32,
-    co: HashMap<u32, u32>,
+    co: FastMap<u32, u32>,
 }
 
 /// Everything the event stream updates; item indices come from `items`.
@@ -69,7 +78,7 @@ struct ItemStats {
 struct Counts {
     items: IdMap,
     stats: Vec<ItemStats>,
-    histories: HashMap<String, VecDeque<u32>>,
+    histories: FastMap<String, VecDeque<u32>>,
 }
 
 impl Counts {
@@ -84,7 +93,10 @@ impl Counts {
     /// Records that `uid` interacted with `item`, keeping at most `history_len` items.
     fn record(&mut self, uid: &str, item: &str, history_len: usize) {
         let item = self.intern(item);
-        let history = self.histories.entry(uid.to_string()).or_default();
+        if !self.histories.contains_key(uid) {
+            self.histories.insert(uid.to_string(), VecDeque::new());
+        }
+        let history = self.histories.get_mut(uid).expect("inserted above");
         if let Some(position) = history.iter().position(|&kept| kept == item) {
             history.remove(position);
             history.push_front(item);
@@ -125,22 +137,37 @@ impl Counts {
     }
 }
 
+/// An item's best neighbours, best first.
+type NeighbourList = Arc<Vec<(u32, f64)>>;
+
+/// The most neighbour lists kept for reuse.
+const NEIGHBOUR_CACHE_LISTS: u64 = 200_000;
+
 /// Item-to-item co-occurrence over recent user histories, updated from events.
 pub struct ItemCfIndex {
     config: ItemCfConfig,
     types: EventTypes,
     counts: RwLock<Counts>,
     swing: RwLock<HashMap<u32, HashMap<u32, f64>>>,
+    /// Recent neighbour lists by (item, similarity), when `config.neighbour_cache` is set.
+    neighbour_lists: Option<Cache<(u32, Similarity), NeighbourList>>,
 }
 
 impl ItemCfIndex {
     /// An empty index; `types` says which events are exposure only.
     pub fn new(config: ItemCfConfig, types: EventTypes) -> Self {
+        let neighbour_lists = (!config.neighbour_cache.is_zero()).then(|| {
+            Cache::builder()
+                .max_capacity(NEIGHBOUR_CACHE_LISTS)
+                .time_to_live(config.neighbour_cache)
+                .build()
+        });
         Self {
             config,
             types,
             counts: RwLock::new(Counts::default()),
             swing: RwLock::new(HashMap::new()),
+            neighbour_lists,
         }
     }
 
@@ -195,6 +222,23 @@ impl ItemCfIndex {
         )
     }
 
+    /// The `neighbours_per_item` best neighbours of `item` for recall: reused from the cache
+    /// while it is fresh, else computed from `counts`.
+    fn neighbour_list(&self, counts: &Counts, item: u32, measure: Similarity) -> NeighbourList {
+        let compute = || {
+            let best = self.neighbours_in(counts, item, self.config.neighbours_per_item, measure);
+            let indexed = best
+                .into_iter()
+                .filter_map(|(id, score)| Some((counts.items.get(id)?, score)))
+                .collect();
+            Arc::new(indexed)
+        };
+        match &self.neighbour_lists {
+            Some(cache) => cache.get_with((item, measure), compute),
+            None => compute(),
+        }
+    }
+
     fn swing_row(&self, item: u32) -> Vec<(u32, f64)> {
         self.swing.read().get(&item).map_or_else(Vec::new, |row| {
             row.iter().map(|(&other, &score)| (other, score)).collect()
@@ -209,13 +253,11 @@ impl ItemCfIndex {
         let Some(history) = counts.histories.get(uid) else {
             return Vec::new();
         };
-        let mut scores: HashMap<&str, f64> = HashMap::new();
+        let mut scores: FastMap<&str, f64> = FastMap::default();
         for (rank, &item) in history.iter().enumerate() {
             let weight = 1.0 / (1.0 + rank as f64);
-            let neighbours =
-                self.neighbours_in(&counts, item, self.config.neighbours_per_item, measure);
-            for (other, similarity) in neighbours {
-                *scores.entry(other).or_default() += weight * similarity;
+            for &(other, similarity) in self.neighbour_list(&counts, item, measure).iter() {
+                *scores.entry(counts.items.id(other)).or_default() += weight * similarity;
             }
         }
         for &item in history {
@@ -445,6 +487,45 @@ mod tests {
         }
         assert_eq!(recall.recall(&request("me"), 1).len(), 1);
         assert!(recall.recall(&request("stranger"), 10).is_empty());
+    }
+
+    #[test]
+    fn cached_neighbour_lists_are_reused_until_they_expire() {
+        let reads = [("a", "x"), ("a", "y"), ("b", "x"), ("b", "z"), ("me", "x")];
+        let cached = ItemCfIndex::new(
+            ItemCfConfig {
+                neighbour_cache: Duration::from_secs(3600),
+                ..ItemCfConfig::default()
+            },
+            EventTypes::default(),
+        );
+        let live = index(&[]);
+        for index in [&cached, &live] {
+            for (uid, item) in reads {
+                index.observe(0, &Event::new("", "click", uid, item, 0));
+            }
+        }
+        let recall = |index: &Arc<ItemCfIndex>| -> Vec<String> {
+            ItemCfRecall::new("cf", index.clone(), Similarity::Cosine)
+                .recall(&request("me"), 10)
+                .into_iter()
+                .map(|c| c.item_id)
+                .collect()
+        };
+        let (cached, live) = (Arc::new(cached), Arc::new(live));
+        assert_eq!(recall(&cached), recall(&live));
+        assert_eq!(recall(&live), ["y", "z"]);
+        // `w` now pairs with `x`: the live index sees it at once, the cached list does not.
+        for index in [&cached, &live] {
+            index.observe(0, &Event::new("", "click", "c", "x", 0));
+            index.observe(0, &Event::new("", "click", "c", "w", 0));
+        }
+        assert!(
+            recall(&live).contains(&"w".to_string()),
+            "{:?}",
+            recall(&live)
+        );
+        assert_eq!(recall(&cached), ["y", "z"]);
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod popular;
 mod ranking;
 pub mod source;
 pub mod text;
+pub mod text_recall;
 pub mod trending;
 pub mod vector;
 
@@ -26,5 +27,6 @@ pub use persisted::IndexOrigin;
 pub use popular::PopularIndex;
 pub use source::RecallSource;
 pub use text::{TextError, TextField, TextHit, TextIndex, TextTokenizer};
+pub use text_recall::TextRecall;
 pub use trending::{TrendingConfig, TrendingIndex};
 pub use vector::{ItemVectors, VectorRecall};

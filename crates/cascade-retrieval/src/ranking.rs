@@ -2,6 +2,7 @@
 //! scores, and a ranking cached between recomputations.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -32,9 +33,22 @@ struct Cached {
 
 /// A ranking recomputed only when its source changed (a new version) and the last
 /// computation is older than the refresh period, or when it is empty.
+///
+/// One caller recomputes while the others go on with the previous ranking, so a slow
+/// recomputation (a million counted items) delays one request, not every request behind it.
 pub(crate) struct CachedRanking {
     cached: Mutex<Cached>,
     refresh: Duration,
+    computing: AtomicBool,
+}
+
+/// Marks a recomputation in progress until dropped.
+struct Computing<'a>(&'a AtomicBool);
+
+impl Drop for Computing<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 impl CachedRanking {
@@ -47,6 +61,7 @@ impl CachedRanking {
                 computed_at: Instant::now(),
             }),
             refresh,
+            computing: AtomicBool::new(false),
         }
     }
 
@@ -57,17 +72,32 @@ impl CachedRanking {
         version: u64,
         compute: impl FnOnce() -> (Vec<(String, f64)>, u64),
     ) -> Ranking {
-        let mut cached = self.cached.lock();
-        let stale = cached.version != version
-            && (cached.items.is_empty() || cached.computed_at.elapsed() >= self.refresh);
-        if stale {
-            let (items, version) = compute();
-            *cached = Cached {
-                items: Arc::new(items),
-                version,
-                computed_at: Instant::now(),
-            };
+        let (items, stale) = {
+            let cached = self.cached.lock();
+            let stale = cached.version != version
+                && (cached.items.is_empty() || cached.computed_at.elapsed() >= self.refresh);
+            (cached.items.clone(), stale)
+        };
+        if !stale {
+            return items;
         }
-        cached.items.clone()
+        let _computing =
+            match self
+                .computing
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => Computing(&self.computing),
+                // Another caller is recomputing; an empty ranking is not worth serving meanwhile.
+                Err(_) if !items.is_empty() => return items,
+                Err(_) => return Arc::new(compute().0),
+            };
+        let (fresh, version) = compute();
+        let fresh = Arc::new(fresh);
+        *self.cached.lock() = Cached {
+            items: fresh.clone(),
+            version,
+            computed_at: Instant::now(),
+        };
+        fresh
     }
 }

@@ -249,3 +249,37 @@ fn a_selective_filter_still_finds_the_closest_allowed_items() {
     let mean = total / queries.len() as f64;
     assert!(mean >= 0.9, "filtered recall@10 {mean}");
 }
+
+#[test]
+fn many_threads_searching_at_once_all_get_answers() {
+    // More concurrent searches than the machine has cores (request threads outnumber them
+    // under load), with different `ef`s and filters, on a loaded and on a built index.
+    let (built, vectors) = index(2_000, AnnMetric::Cosine);
+    let dir = tempfile::tempdir().unwrap();
+    built.save(dir.path()).unwrap();
+    let loaded = AnnIndex::load(dir.path()).unwrap();
+    for index in [&built, &loaded] {
+        std::thread::scope(|scope| {
+            let searches: Vec<_> = (0..32)
+                .map(|thread| {
+                    let vectors = &vectors;
+                    scope.spawn(move || {
+                        (0..50).all(|round| {
+                            let query = &vectors[(thread * 50 + round) % vectors.len()];
+                            let ef = [16, 64, 200][round % 3];
+                            let hits = if round % 2 == 0 {
+                                index.search(query, 10, ef)
+                            } else {
+                                index.search_filtered(query, 10, ef, |id| id.ends_with('1'))
+                            };
+                            hits.is_ok_and(|hits| hits.len() == 10)
+                        })
+                    })
+                })
+                .collect();
+            for search in searches {
+                assert!(search.join().unwrap(), "a search failed or came back short");
+            }
+        });
+    }
+}

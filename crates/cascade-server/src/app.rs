@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use cascade_core::config::{CascadeConfig, ConfigError};
 use cascade_core::{EventObserver, FieldType, Item, ItemObserver};
@@ -35,8 +36,9 @@ pub struct App {
     pub startup_events: u64,
     /// ANN indexes of the declared item embeddings, by name.
     pub vectors: HashMap<String, Arc<ItemVectors>>,
-    /// The full-text index, when some item field is searchable.
-    pub text: Option<TextIndex>,
+    /// The full-text index, when some item field is searchable (shared with the engine's
+    /// `TextRecall` sources).
+    pub text: Option<Arc<TextIndex>>,
     /// Each user's recent interactions, most recent first.
     pub interactions: Arc<UserHistory>,
     /// The text encoder, when `TextEncoderConf` is set and the model loads.
@@ -92,6 +94,7 @@ impl App {
                 history_len: config.item_cf_conf.history_len,
                 swing_alpha: config.item_cf_conf.swing_alpha,
                 neighbours_per_item: config.item_cf_conf.neighbours_per_item,
+                neighbour_cache: Duration::from_secs(config.item_cf_conf.neighbour_cache_seconds),
             },
             types.clone(),
         ));
@@ -135,7 +138,7 @@ impl App {
         let embedder = load_embedder(&config);
         let text = open_text_index(&config, &*stores.items)?.map(|(index, origin)| {
             index_origins.push(("text".to_string(), origin));
-            index
+            Arc::new(index)
         });
         for (index, origin) in &index_origins {
             tracing::info!(index, ?origin, "index opened");
@@ -159,6 +162,7 @@ impl App {
             item_cf,
             trending,
             features: feature_source.clone(),
+            text: text.clone(),
         });
         extend(&mut registry);
         let engine = build_engine(config, &registry, &shared)?;

@@ -9,7 +9,7 @@ pub enum FeatureError {
     #[error(
         "unknown feature `{0}`; expected one of recall_score.SOURCE, recall_rank.SOURCE, \
          recall_ratio.SOURCE (SOURCE: a recall source's Name; the BM25 score and rank when \
-         SOURCE is a text recall source), item_users_log, item_rating_mean, item.FIELD, \
+         SOURCE is a TextRecall source), item_users_log, item_rating_mean, item.FIELD, \
          item_log.FIELD, user_activity, keyword_count.FIELD, keyword_share.FIELD, \
          token_overlap.FIELD, series_count.FIELD, series_number.FIELD, gap.FIELD, \
          log_gap.FIELD, user_feature.NAME, item_feature.NAME (NAME: a feature-store feature, \
@@ -30,11 +30,13 @@ pub enum FeatureError {
 ///
 /// BM25 for search: `SOURCE` is a recall source's `Name` in `RecallConfs` (every source that
 /// proposed a candidate keeps its score on it, `Candidate::recall_scores`). When that source
-/// is a BM25 text source, `recall_score.SOURCE` is the candidate's BM25 score (the sum over
-/// the indexed fields, each times its boost, as `TextIndex::search` gives it) and
-/// `recall_rank.SOURCE` its rank among the batch's BM25 hits. No built-in recall type wraps
-/// the text index today (`/api/search` fuses its BM25 list, named `text`, without a ranking
-/// model), so such a source is one registered with `Registry::register_recall`.
+/// is a `TextRecall` source (it searches the text index for the query the request carries in
+/// its request-time features, `query` unless its `QueryField` says otherwise),
+/// `recall_score.SOURCE` is the candidate's BM25 score (the sum over the indexed fields, each
+/// times its boost, as `TextIndex::search` gives it) and `recall_rank.SOURCE` its rank among
+/// the batch's BM25 hits. (`/api/search` fuses its own BM25 list, named `text`, without a
+/// ranking model; a scene whose pipeline recalls from a `TextRecall` ranks search results
+/// with one.)
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Feature {
     /// `recall_score.SOURCE`: the score the source gave the candidate (its own score when it

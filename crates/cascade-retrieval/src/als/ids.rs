@@ -1,6 +1,6 @@
 //! Dense indices for string ids.
 
-use std::collections::HashMap;
+use ahash::HashMap;
 
 /// A two-way map between string ids and dense indices `0..len`, in order of first sight.
 #[derive(Debug, Clone, Default)]
