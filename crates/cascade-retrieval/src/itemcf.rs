@@ -19,7 +19,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ahash::HashMap as FastMap;
 
@@ -142,6 +142,9 @@ type NeighbourList = Arc<Vec<(u32, f64)>>;
 
 /// The most neighbour lists kept for reuse.
 const NEIGHBOUR_CACHE_LISTS: u64 = 200_000;
+/// How long one recall spends computing missing neighbour lists (the rest wait for a later
+/// recall), well inside a recall source's default 20 ms timeout.
+const COMPUTE_BUDGET: Duration = Duration::from_millis(5);
 
 /// Item-to-item co-occurrence over recent user histories, updated from events.
 pub struct ItemCfIndex {
@@ -223,8 +226,17 @@ impl ItemCfIndex {
     }
 
     /// The `neighbours_per_item` best neighbours of `item` for recall: reused from the cache
-    /// while it is fresh, else computed from `counts`.
-    fn neighbour_list(&self, counts: &Counts, item: u32, measure: Similarity) -> NeighbourList {
+    /// while it is fresh, else computed from `counts` — unless the recall started at `started`
+    /// has spent [`COMPUTE_BUDGET`] already, in which case a missing list is left for a later
+    /// recall (`None`) so that one with many cold popular items still answers in time. Without
+    /// a cache every list is computed.
+    fn neighbour_list(
+        &self,
+        counts: &Counts,
+        item: u32,
+        measure: Similarity,
+        started: Instant,
+    ) -> Option<NeighbourList> {
         let compute = || {
             let best = self.neighbours_in(counts, item, self.config.neighbours_per_item, measure);
             let indexed = best
@@ -233,10 +245,14 @@ impl ItemCfIndex {
                 .collect();
             Arc::new(indexed)
         };
-        match &self.neighbour_lists {
-            Some(cache) => cache.get_with((item, measure), compute),
-            None => compute(),
+        let Some(cache) = &self.neighbour_lists else {
+            return Some(compute());
+        };
+        let key = (item, measure);
+        if let Some(list) = cache.get(&key) {
+            return Some(list);
         }
+        (started.elapsed() < COMPUTE_BUDGET).then(|| cache.get_with(key, compute))
     }
 
     fn swing_row(&self, item: u32) -> Vec<(u32, f64)> {
@@ -253,10 +269,14 @@ impl ItemCfIndex {
         let Some(history) = counts.histories.get(uid) else {
             return Vec::new();
         };
+        let started = Instant::now();
         let mut scores: FastMap<&str, f64> = FastMap::default();
         for (rank, &item) in history.iter().enumerate() {
             let weight = 1.0 / (1.0 + rank as f64);
-            for &(other, similarity) in self.neighbour_list(&counts, item, measure).iter() {
+            let Some(neighbours) = self.neighbour_list(&counts, item, measure, started) else {
+                continue;
+            };
+            for &(other, similarity) in neighbours.iter() {
                 *scores.entry(counts.items.id(other)).or_default() += weight * similarity;
             }
         }
