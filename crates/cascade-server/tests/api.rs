@@ -1,19 +1,21 @@
 //! The HTTP API in process: ingestion (including every kind of bad input), records,
 //! recommendations and metrics.
 
+mod common;
+
+use common::JSON;
+
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use cascade_core::config::CascadeConfig;
 use cascade_retrieval::IndexOrigin;
 use cascade_server::App;
 use cascade_server::serve::router;
 use cascade_store::{EmbeddedStore, ItemStore};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 struct TestServer {
     app: Arc<App>,
@@ -86,30 +88,12 @@ impl TestServer {
         content_type: &str,
         body: Vec<u8>,
     ) -> (StatusCode, Value) {
-        let request = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("content-type", content_type)
-            .body(Body::from(body))
-            .unwrap();
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        let value = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-        (status, value)
+        common::send(&self.router, method, uri, content_type, body).await
     }
 
     async fn post(&self, uri: &str, body: &str) -> (StatusCode, Value) {
-        self.send(
-            Method::POST,
-            uri,
-            "application/json",
-            body.as_bytes().to_vec(),
-        )
-        .await
+        self.send(Method::POST, uri, JSON, body.as_bytes().to_vec())
+            .await
     }
 
     async fn events(&self, events: Value) -> (StatusCode, Value) {
@@ -125,7 +109,7 @@ impl TestServer {
             .send(
                 Method::PUT,
                 &format!("/api/items/{id}"),
-                "application/json",
+                JSON,
                 b"{}".to_vec(),
             )
             .await;
@@ -302,7 +286,7 @@ async fn items_and_users_round_trip_and_bad_fields_are_named() {
         .send(
             Method::PUT,
             "/api/items/42",
-            "application/json",
+            JSON,
             item.to_string().into_bytes(),
         )
         .await;
@@ -318,7 +302,7 @@ async fn items_and_users_round_trip_and_bad_fields_are_named() {
         .send(
             Method::PUT,
             "/api/items/42",
-            "application/json",
+            JSON,
             bad.to_string().into_bytes(),
         )
         .await;
@@ -339,7 +323,7 @@ async fn items_and_users_round_trip_and_bad_fields_are_named() {
         .send(
             Method::PUT,
             "/api/users/u1",
-            "application/json",
+            JSON,
             user.to_string().into_bytes(),
         )
         .await;
@@ -524,7 +508,7 @@ async fn mangled_input_never_breaks_the_server() {
         let content_type = if round % 5 == 0 {
             "application/x-ndjson"
         } else {
-            "application/json"
+            JSON
         };
         let (status, answer) = server.send(method, uri, content_type, body).await;
         assert!(status.as_u16() < 500, "{uri} answered {status}: {answer}");
@@ -553,12 +537,7 @@ async fn a_config_reload_takes_effect_and_a_broken_one_is_refused() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "no such scene yet");
 
     let (status, body) = server
-        .send(
-            Method::PUT,
-            "/api/admin/config",
-            "application/json",
-            RELOADED.into(),
-        )
+        .send(Method::PUT, "/api/admin/config", JSON, RELOADED.into())
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body) = server
@@ -569,12 +548,7 @@ async fn a_config_reload_takes_effect_and_a_broken_one_is_refused() {
 
     let broken = RELOADED.replace(r#""RecallNames": ["hot"]"#, r#""RecallNames": ["cold"]"#);
     let (status, body) = server
-        .send(
-            Method::PUT,
-            "/api/admin/config",
-            "application/json",
-            broken.into_bytes(),
-        )
+        .send(Method::PUT, "/api/admin/config", JSON, broken.into_bytes())
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
@@ -598,7 +572,7 @@ async fn a_config_reload_takes_effect_and_a_broken_one_is_refused() {
         .send(
             Method::PUT,
             "/api/admin/config",
-            "application/json",
+            JSON,
             unknown_type.into_bytes(),
         )
         .await;
@@ -627,12 +601,7 @@ async fn reloads_do_not_drop_requests_in_flight() {
             "{\"PopularConf\": {}}"
         };
         let (status, _) = server
-            .send(
-                Method::PUT,
-                "/api/admin/config",
-                "application/json",
-                config.into(),
-            )
+            .send(Method::PUT, "/api/admin/config", JSON, config.into())
             .await;
         assert_eq!(status, StatusCode::OK);
     }
@@ -719,7 +688,7 @@ async fn similar_items_come_from_the_embedding_index_and_follow_writes() {
             .send(
                 Method::PUT,
                 &format!("/api/items/{id}"),
-                "application/json",
+                JSON,
                 body.into_bytes(),
             )
             .await;
@@ -784,7 +753,7 @@ async fn vector_recall_serves_the_neighbours_of_the_users_recent_items() {
             .send(
                 Method::PUT,
                 &format!("/api/items/{id}"),
-                "application/json",
+                JSON,
                 body.into_bytes(),
             )
             .await;
@@ -859,7 +828,7 @@ async fn search_finds_titles_chinese_text_and_fuses_vectors() {
             .send(
                 Method::PUT,
                 &format!("/api/items/{id}"),
-                "application/json",
+                JSON,
                 body.to_string().into_bytes(),
             )
             .await;
@@ -1122,12 +1091,7 @@ async fn put_title(server: &TestServer, id: &str, title: &str) -> Value {
 async fn put_json(server: &TestServer, id: &str, body: Value) -> Value {
     let uri = format!("/api/items/{id}");
     let (status, answer) = server
-        .send(
-            Method::PUT,
-            &uri,
-            "application/json",
-            body.to_string().into_bytes(),
-        )
+        .send(Method::PUT, &uri, JSON, body.to_string().into_bytes())
         .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     answer

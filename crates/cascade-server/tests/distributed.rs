@@ -4,13 +4,16 @@
 //! reach the others, each event is stored once per replica, bad records go to the dead
 //! letters, and a restarted replica resumes in its own consumer group.
 
+mod common;
+
+use common::JSON;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use cascade_core::config::{CascadeConfig, KafkaConf};
 use cascade_server::App;
 use cascade_server::distributed::replica;
@@ -22,7 +25,6 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 /// The longest any replica may take to see what another published.
 const WAIT: Duration = Duration::from_secs(60);
@@ -91,20 +93,7 @@ impl Replica {
     }
 
     async fn send(&self, method: Method, uri: &str, body: String) -> (StatusCode, Value) {
-        let request = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("content-type", "application/json")
-            .body(Body::from(body))
-            .unwrap();
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        let value = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-        (status, value)
+        common::send(&self.router, method, uri, JSON, body.into_bytes()).await
     }
 
     async fn post_events(&self, events: Value) -> Value {

@@ -2,33 +2,23 @@
 //! through the text embedding enricher and its vector read back with `POST /api/features`;
 //! an enricher whose model cannot be loaded is left out and the server still starts.
 
+mod common;
+
+use common::JSON;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use cascade_core::config::CascadeConfig;
 use cascade_infer::{TextEncoder, default_model_dir};
 use cascade_server::App;
 use cascade_server::serve::router;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 async fn send(app: &Arc<App>, method: Method, uri: &str, body: Value) -> (StatusCode, Value) {
-    let request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("content-type", "application/json")
-        .body(Body::from(body.to_string()))
-        .unwrap();
-    let response = router(app.clone()).oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let value = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-    (status, value)
+    let body = body.to_string().into_bytes();
+    common::send(&router(app.clone()), method, uri, JSON, body).await
 }
 
 fn config(dir: &std::path::Path) -> CascadeConfig {

@@ -2,11 +2,14 @@
 //! positions, a click names one of them, and the training join over the log and the event log
 //! labels exactly that row.
 
+mod common;
+
+use common::JSON;
+
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use cascade_core::Event;
 use cascade_core::config::CascadeConfig;
 use cascade_core::time::now_ms;
@@ -14,7 +17,6 @@ use cascade_rank::logging::{LabelRule, training_data_from_logs};
 use cascade_server::App;
 use cascade_server::serve::router;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 const FEATURES: &str = r#"["item.year", "recall_score.popular", "user_activity"]"#;
 
@@ -33,21 +35,7 @@ fn config(dir: &std::path::Path, features: &str) -> CascadeConfig {
 }
 
 async fn send(router: &Router, method: Method, uri: &str, body: Value) -> (StatusCode, Value) {
-    let request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("content-type", "application/json")
-        .body(Body::from(body.to_string()))
-        .unwrap();
-    let response = router.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    common::send(router, method, uri, JSON, body.to_string().into_bytes()).await
 }
 
 /// Posts events and waits until the stream runtime has applied them.

@@ -2,17 +2,19 @@
 //! `POST /api/features` reads them, a restart resumes from the checkpoint without counting
 //! twice, and every event's freshness is measured.
 
+mod common;
+
+use common::JSON;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use cascade_core::config::CascadeConfig;
 use cascade_server::App;
 use cascade_server::serve::router;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 /// 2024-01-01T00:00:00Z.
 const T0: i64 = 1_704_067_200_000;
@@ -66,20 +68,14 @@ impl TestServer {
     }
 
     async fn send(&self, method: Method, uri: &str, body: Value) -> (StatusCode, Value) {
-        let request = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("content-type", "application/json")
-            .body(Body::from(body.to_string()))
-            .unwrap();
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        let value = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-        (status, value)
+        common::send(
+            &self.router,
+            method,
+            uri,
+            JSON,
+            body.to_string().into_bytes(),
+        )
+        .await
     }
 
     async fn put_item(&self, id: &str, category: &str) {

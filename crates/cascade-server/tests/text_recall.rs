@@ -2,15 +2,17 @@
 //! matching the request's query, and the feature log records for each of them the BM25 score
 //! and rank `POST /api/search` gives the same query.
 
+mod common;
+
+use common::JSON;
+
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use cascade_core::config::CascadeConfig;
 use cascade_rank::logging::{LabelRule, training_data_from_logs};
 use cascade_server::App;
 use cascade_server::serve::router;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 /// A scene `search` recalling with `TextRecall` `bm25`; its BM25 score and rank are logged.
 const SEARCH_SCENE: &str = r#"
@@ -33,21 +35,7 @@ fn config(dir: &std::path::Path, schema: &str) -> CascadeConfig {
 }
 
 async fn send(router: &Router, method: Method, uri: &str, body: Value) -> (StatusCode, Value) {
-    let request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("content-type", "application/json")
-        .body(Body::from(body.to_string()))
-        .unwrap();
-    let response = router.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    common::send(router, method, uri, JSON, body.to_string().into_bytes()).await
 }
 
 /// `(item id, text_score)` of `POST /api/search` for `query`, best first.

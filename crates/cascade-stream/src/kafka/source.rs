@@ -48,7 +48,8 @@ impl Default for SourceOptions {
 /// What a [`KafkaSource`] has done since it started.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct KafkaSourceStats {
-    /// Records received from the broker.
+    /// Records received from the broker and applied (appended, found duplicate or
+    /// dead-lettered).
     pub consumed: u64,
     /// Events that were new to the log and are now durable in it.
     pub appended: u64,
@@ -278,8 +279,6 @@ impl Worker {
             next_offsets,
             records,
         } = batch;
-        metrics::counter!("cascade_kafka_records_consumed_total").increment(records);
-        self.stats.lock().consumed += records;
         if !events.is_empty() {
             let outcome = loop {
                 match self.log.append(events.clone()).wait_blocking() {
@@ -317,6 +316,10 @@ impl Worker {
             let entry = self.pending.entry(partition).or_insert(next);
             *entry = (*entry).max(next);
         }
+        // Counted once applied, so that a reader who sees the records consumed also sees
+        // what became of them.
+        metrics::counter!("cascade_kafka_records_consumed_total").increment(records);
+        self.stats.lock().consumed += records;
         true
     }
 
