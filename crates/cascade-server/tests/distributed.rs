@@ -18,11 +18,9 @@ use cascade_core::config::{CascadeConfig, KafkaConf};
 use cascade_server::App;
 use cascade_server::distributed::replica;
 use cascade_server::serve::router;
-use cascade_stream::kafka::testing::{brokers, fresh_topic, unique_name};
+use cascade_stream::kafka::testing::{brokers, fresh_topic, read_records, unique_name};
 use cascade_stream::kafka::{KafkaSourceStats, REASON_HEADER};
 use rdkafka::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Value, json};
 
@@ -221,29 +219,8 @@ async fn a_malformed_record_goes_to_the_dead_letter_topic_and_the_replica_goes_o
     assert_eq!(b.stats().consumed, 4);
 
     // The record is in the dead-letter topic with the reason.
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .set("group.id", unique_name("replica-dlq-reader"))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
-    consumer
-        .subscribe(&[conf.dead_letter_topic().as_str()])
-        .unwrap();
-    let started = Instant::now();
-    let (payload, reason) = loop {
-        assert!(started.elapsed() < WAIT, "no dead letter read");
-        let Some(message) = consumer.poll(Duration::from_millis(200)) else {
-            continue;
-        };
-        let message = message.unwrap();
-        let reason = message
-            .headers()
-            .and_then(|headers| headers.iter().find(|h| h.key == REASON_HEADER))
-            .and_then(|header| header.value)
-            .map(|value| String::from_utf8_lossy(value).into_owned());
-        break (message.payload().map(<[u8]>::to_vec), reason);
-    };
+    let letter = read_records(&brokers, &conf.dead_letter_topic(), 1, WAIT).remove(0);
+    let (payload, reason) = (letter.payload.clone(), letter.header(REASON_HEADER));
     assert_eq!(payload.as_deref(), Some(&b"{not json"[..]));
     let reason = reason.expect("the reason header");
     assert!(reason.starts_with("the payload is not JSON"), "{reason}");

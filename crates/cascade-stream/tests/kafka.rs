@@ -11,15 +11,13 @@ use cascade_core::config::KafkaConf;
 use cascade_core::{Event, EventObserver, EventTypes};
 use cascade_store::{EmbeddedStore, EventLog};
 use cascade_stream::StreamRuntime;
-use cascade_stream::kafka::testing::{brokers, fresh_topic, unique_name};
+use cascade_stream::kafka::testing::{brokers, fresh_topic, read_records};
 use cascade_stream::kafka::{
     KafkaSink, KafkaSource, KafkaSourceStats, OFFSET_HEADER, REASON_HEADER, SourceOptions,
 };
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use parking_lot::Mutex;
 use rdkafka::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 /// The port of the broker the restart test starts, stops and starts again.
@@ -191,45 +189,18 @@ async fn malformed_records_go_to_the_dead_letter_topic_and_the_stream_goes_on() 
     assert_eq!(pipeline.recorder.ids(), ids(0..3));
 
     // The dead letters: the original key and payload, the reason and the source offset.
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .set("group.id", unique_name("dlq-reader"))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
-    consumer
-        .subscribe(&[conf.dead_letter_topic().as_str()])
-        .unwrap();
-    let mut letters = Vec::new();
-    let started = Instant::now();
-    while letters.len() < 3 {
-        assert!(
-            started.elapsed() < WAIT,
-            "dead letters read: {}",
-            letters.len()
-        );
-        let Some(message) = consumer.poll(Duration::from_millis(200)) else {
-            continue;
-        };
-        let message = message.unwrap();
-        let header = |name: &str| {
-            let headers = message.headers().expect("dead letters carry headers");
-            headers
-                .iter()
-                .find(|h| h.key == name)
-                .and_then(|h| h.value)
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-                .unwrap_or_default()
-        };
-        letters.push((
-            message
-                .key()
-                .map(|k| String::from_utf8_lossy(k).into_owned()),
-            message.payload().map(<[u8]>::to_vec),
-            header(REASON_HEADER),
-            header(OFFSET_HEADER),
-        ));
-    }
+    let mut letters: Vec<_> = read_records(&brokers, &conf.dead_letter_topic(), 3, WAIT)
+        .into_iter()
+        .map(|record| {
+            let header = |name| record.header(name).unwrap_or_default().to_string();
+            (
+                record.key.clone(),
+                record.payload.clone(),
+                header(REASON_HEADER),
+                header(OFFSET_HEADER),
+            )
+        })
+        .collect();
     letters.sort_by(|a, b| a.3.cmp(&b.3));
     assert_eq!(letters[0].0.as_deref(), Some("b"));
     assert_eq!(letters[0].1.as_deref(), Some(&b"{not json"[..]));

@@ -4,9 +4,12 @@
 //! no broker answers.
 
 use std::net::{TcpStream, ToSocketAddrs};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cascade_core::config::KafkaConf;
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
 
 use super::ensure_topics;
 
@@ -59,4 +62,73 @@ pub async fn fresh_topic(brokers: &str, name: &str, partitions: i32) -> KafkaCon
         panic!("cannot create the test topic {topic} on {brokers}: {error}");
     }
     conf
+}
+
+/// One record read back by [`read_records`]: its key, payload and headers (as text).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadRecord {
+    /// The key, when the record has one.
+    pub key: Option<String>,
+    /// The payload, when the record has one.
+    pub payload: Option<Vec<u8>>,
+    /// The headers in order, as (name, value).
+    pub headers: Vec<(String, String)>,
+}
+
+impl ReadRecord {
+    /// The value of the first header called `name`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// The first `count` records of `topic` (a dead-letter topic, say), read from its start in a
+/// consumer group of their own.
+///
+/// # Panics
+/// When fewer than `count` records arrive within `wait`, or the consumer fails.
+pub fn read_records(brokers: &str, topic: &str, count: usize, wait: Duration) -> Vec<ReadRecord> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", unique_name("reader"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("a test consumer");
+    consumer
+        .subscribe(&[topic])
+        .expect("subscribed to the topic");
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    let started = Instant::now();
+    let mut records = Vec::new();
+    while records.len() < count {
+        assert!(
+            started.elapsed() < wait,
+            "{} of {count} records read from {topic}",
+            records.len()
+        );
+        let Some(message) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let message = message.expect("a record from the broker");
+        let headers = message.headers().map_or_else(Vec::new, |headers| {
+            headers
+                .iter()
+                .map(|header| {
+                    (
+                        header.key.to_string(),
+                        header.value.map(text).unwrap_or_default(),
+                    )
+                })
+                .collect()
+        });
+        records.push(ReadRecord {
+            key: message.key().map(text),
+            payload: message.payload().map(<[u8]>::to_vec),
+            headers,
+        });
+    }
+    records
 }
