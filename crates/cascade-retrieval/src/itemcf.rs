@@ -9,22 +9,26 @@
 //! window and comes back is counted again, as a new interaction.
 //!
 //! Two similarities are offered:
-//! - [`Similarity::Cosine`], `co(i, j) / sqrt(n_i · n_j)`, is **incremental**: it is computed on
-//!   demand from counts that every event updates.
+//! - [`Similarity::Cosine`], `co(i, j) / sqrt(n_i · n_j)`, is **incremental**: every event
+//!   updates the counts. A recall sums each history item's best-neighbour list; without a
+//!   refresh period those lists are computed from the counts at every recall, with one they are
+//!   kept in a table that [`ItemCfIndex::refresh_neighbours`] recomputes for the items whose
+//!   counts changed, so that a recall only reads (a popular item pairs with a large part of the
+//!   catalogue, and computing its list costs more than a whole recall may).
 //! - [`Similarity::Swing`] (Alibaba's Swing), `Σ 1 / (alpha + |I_u ∩ I_v|)` over unordered
 //!   pairs of users `u, v` who both interacted with `i` and `j`, is **batch**: it is computed
 //!   over the kept histories by [`ItemCfIndex::rebuild_swing`] and is empty until then.
 //!
-//! [`ItemCfRecall`] turns the index into a [`RecallSource`] for one similarity.
+//! Ties between equal scores go to the item seen first. [`ItemCfRecall`] turns the index into
+//! a [`RecallSource`] for one similarity.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ahash::HashMap as FastMap;
+use ahash::{HashMap as FastMap, HashSet as FastSet};
 
 use cascade_core::{Candidate, Event, EventObserver, EventTypes, RequestContext};
-use moka::sync::Cache;
 use parking_lot::RwLock;
 
 use crate::als::IdMap;
@@ -40,9 +44,10 @@ pub struct ItemCfConfig {
     pub swing_alpha: f64,
     /// How many of each history item's best neighbours a recall adds up.
     pub neighbours_per_item: usize,
-    /// How long recalls reuse an item's best-neighbour list before recomputing it from the
-    /// counts; zero recomputes it on every recall.
-    pub neighbour_cache: Duration,
+    /// Whether cosine neighbour lists are kept in a table recomputed by
+    /// [`ItemCfIndex::refresh_neighbours`] (which someone must call) instead of being computed
+    /// at every recall.
+    pub refreshed_lists: bool,
 }
 
 impl Default for ItemCfConfig {
@@ -51,7 +56,7 @@ impl Default for ItemCfConfig {
             history_len: 50,
             swing_alpha: 1.0,
             neighbours_per_item: 100,
-            neighbour_cache: Duration::ZERO,
+            refreshed_lists: false,
         }
     }
 }
@@ -79,6 +84,9 @@ struct Counts {
     items: IdMap,
     stats: Vec<ItemStats>,
     histories: FastMap<String, VecDeque<u32>>,
+    /// The items whose co-occurrence counts changed since the last refresh, while the index
+    /// keeps refreshed lists.
+    changed: Option<FastSet<u32>>,
 }
 
 impl Counts {
@@ -107,21 +115,25 @@ impl Counts {
             *self.stats[item as usize].co.entry(other).or_default() += 1;
             *self.stats[other as usize].co.entry(item).or_default() += 1;
         }
+        if let Some(changed) = &mut self.changed
+            && !history.is_empty()
+        {
+            changed.insert(item);
+            changed.extend(history.iter().copied());
+        }
         self.stats[item as usize].users += 1;
         history.push_front(item);
     }
 
-    fn cosine_row(&self, item: u32) -> Vec<(u32, f64)> {
+    /// The `k` items with the highest cosine similarity to `item`, best first.
+    fn best_cosine(&self, item: u32, k: usize) -> NeighbourList {
         let stats = &self.stats[item as usize];
         let users = f64::from(stats.users);
-        stats
-            .co
-            .iter()
-            .map(|(&other, &co)| {
-                let other_users = f64::from(self.stats[other as usize].users);
-                (other, f64::from(co) / (users * other_users).sqrt())
-            })
-            .collect()
+        let row = stats.co.iter().map(|(&other, &co)| {
+            let other_users = f64::from(self.stats[other as usize].users);
+            (other, (f64::from(co) / (users * other_users).sqrt()) as f32)
+        });
+        top_k(row, k)
     }
 
     /// The kept histories, each sorted by item index.
@@ -137,40 +149,36 @@ impl Counts {
     }
 }
 
-/// An item's best neighbours, best first.
-type NeighbourList = Arc<Vec<(u32, f64)>>;
+/// An item's best neighbours by item index, best first.
+type NeighbourList = Vec<(u32, f32)>;
 
-/// The most neighbour lists kept for reuse.
-const NEIGHBOUR_CACHE_LISTS: u64 = 200_000;
-/// How long one recall spends computing missing neighbour lists (the rest wait for a later
-/// recall), well inside a recall source's default 20 ms timeout.
-const COMPUTE_BUDGET: Duration = Duration::from_millis(5);
+/// How long a refresh reads the counts before letting the event stream write again.
+const REFRESH_SLICE: Duration = Duration::from_millis(1);
 
 /// Item-to-item co-occurrence over recent user histories, updated from events.
 pub struct ItemCfIndex {
     config: ItemCfConfig,
     types: EventTypes,
     counts: RwLock<Counts>,
-    swing: RwLock<HashMap<u32, HashMap<u32, f64>>>,
-    /// Recent neighbour lists by (item, similarity), when `config.neighbour_cache` is set.
-    neighbour_lists: Option<Cache<(u32, Similarity), NeighbourList>>,
+    /// Each item's best swing neighbours, as of the last rebuild.
+    swing: RwLock<FastMap<u32, NeighbourList>>,
+    /// Each item's best cosine neighbours, as of the last refresh, when `refreshed_lists`.
+    cosine: Option<RwLock<FastMap<u32, NeighbourList>>>,
 }
 
 impl ItemCfIndex {
     /// An empty index; `types` says which events are exposure only.
     pub fn new(config: ItemCfConfig, types: EventTypes) -> Self {
-        let neighbour_lists = (!config.neighbour_cache.is_zero()).then(|| {
-            Cache::builder()
-                .max_capacity(NEIGHBOUR_CACHE_LISTS)
-                .time_to_live(config.neighbour_cache)
-                .build()
-        });
+        let counts = Counts {
+            changed: config.refreshed_lists.then(FastSet::default),
+            ..Counts::default()
+        };
         Self {
+            cosine: config.refreshed_lists.then(RwLock::default),
             config,
             types,
-            counts: RwLock::new(Counts::default()),
-            swing: RwLock::new(HashMap::new()),
-            neighbour_lists,
+            counts: RwLock::new(counts),
+            swing: RwLock::default(),
         }
     }
 
@@ -186,79 +194,77 @@ impl ItemCfIndex {
     }
 
     /// Up to `k` items most similar to `item` by `measure`, best first; never `item` itself.
-    pub fn neighbours(&self, item: &str, k: usize, measure: Similarity) -> Vec<(String, f64)> {
+    /// Cosine is computed from the current counts; swing lists hold at most
+    /// `neighbours_per_item`.
+    pub fn neighbours(&self, item: &str, k: usize, measure: Similarity) -> Vec<(String, f32)> {
         let counts = self.counts.read();
-        counts.items.get(item).map_or_else(Vec::new, |item| {
-            self.neighbours_in(&counts, item, k, measure)
-                .into_iter()
-                .map(|(id, score)| (id.to_string(), score))
-                .collect()
-        })
+        let Some(item) = counts.items.get(item) else {
+            return Vec::new();
+        };
+        let best = match measure {
+            Similarity::Cosine => counts.best_cosine(item, k),
+            Similarity::Swing => self
+                .swing
+                .read()
+                .get(&item)
+                .map_or_else(Vec::new, |list| list.iter().take(k).copied().collect()),
+        };
+        best.into_iter()
+            .map(|(other, score)| (counts.items.id(other).to_string(), score))
+            .collect()
     }
 
-    /// Recomputes Swing similarities over the kept histories (a batch pass; cosine needs none).
+    /// Recomputes Swing similarities over the kept histories (a batch pass; cosine needs none)
+    /// and keeps each item's `neighbours_per_item` best.
     ///
     /// The histories are copied under a read lock and the scores computed without holding any
     /// lock, so events and recalls go on meanwhile. The cost grows with the sum over items of
     /// the square of their kept-user counts.
     pub fn rebuild_swing(&self) {
         let histories = self.counts.read().sorted_histories();
-        let swing = swing_scores(&histories, self.config.swing_alpha);
-        *self.swing.write() = swing;
+        let lists = swing_scores(&histories, self.config.swing_alpha)
+            .into_iter()
+            .map(|(item, row)| {
+                let row = row.into_iter().map(|(other, score)| (other, score as f32));
+                (item, top_k(row, self.config.neighbours_per_item))
+            })
+            .collect();
+        *self.swing.write() = lists;
     }
 
-    fn neighbours_in<'c>(
-        &self,
-        counts: &'c Counts,
-        item: u32,
-        k: usize,
-        measure: Similarity,
-    ) -> Vec<(&'c str, f64)> {
-        let row = match measure {
-            Similarity::Cosine => counts.cosine_row(item),
-            Similarity::Swing => self.swing_row(item),
+    /// Recomputes the cosine neighbour lists of the items whose counts changed since the last
+    /// refresh, and returns how many; does nothing unless the index keeps refreshed lists.
+    ///
+    /// The counts are read in slices of about a millisecond, so the event stream is never held
+    /// back for long, and each slice's lists replace the old ones at once.
+    pub fn refresh_neighbours(&self) -> usize {
+        let Some(table) = &self.cosine else {
+            return 0;
         };
-        top_k(
-            row.into_iter()
-                .map(|(other, score)| (counts.items.id(other), score)),
-            k,
-        )
-    }
-
-    /// The `neighbours_per_item` best neighbours of `item` for recall: reused from the cache
-    /// while it is fresh, else computed from `counts` — unless the recall started at `started`
-    /// has spent [`COMPUTE_BUDGET`] already, in which case a missing list is left for a later
-    /// recall (`None`) so that one with many cold popular items still answers in time. Without
-    /// a cache every list is computed.
-    fn neighbour_list(
-        &self,
-        counts: &Counts,
-        item: u32,
-        measure: Similarity,
-        started: Instant,
-    ) -> Option<NeighbourList> {
-        let compute = || {
-            let best = self.neighbours_in(counts, item, self.config.neighbours_per_item, measure);
-            let indexed = best
-                .into_iter()
-                .filter_map(|(id, score)| Some((counts.items.get(id)?, score)))
-                .collect();
-            Arc::new(indexed)
-        };
-        let Some(cache) = &self.neighbour_lists else {
-            return Some(compute());
-        };
-        let key = (item, measure);
-        if let Some(list) = cache.get(&key) {
-            return Some(list);
+        let changed: Vec<u32> = self
+            .counts
+            .write()
+            .changed
+            .as_mut()
+            .map_or_else(Vec::new, |changed| changed.drain().collect());
+        let mut pending = changed.iter().copied().peekable();
+        while pending.peek().is_some() {
+            let mut lists = Vec::new();
+            {
+                let counts = self.counts.read();
+                let started = Instant::now();
+                while started.elapsed() < REFRESH_SLICE
+                    && let Some(item) = pending.next()
+                {
+                    lists.push((
+                        item,
+                        counts.best_cosine(item, self.config.neighbours_per_item),
+                    ));
+                }
+            }
+            table.write().extend(lists);
         }
-        (started.elapsed() < COMPUTE_BUDGET).then(|| cache.get_with(key, compute))
-    }
-
-    fn swing_row(&self, item: u32) -> Vec<(u32, f64)> {
-        self.swing.read().get(&item).map_or_else(Vec::new, |row| {
-            row.iter().map(|(&other, &score)| (other, score)).collect()
-        })
+        changed.len()
     }
 
     /// Up to `limit` items for `uid`: the neighbours of the user's kept items, each weighted
@@ -269,23 +275,36 @@ impl ItemCfIndex {
         let Some(history) = counts.histories.get(uid) else {
             return Vec::new();
         };
-        let started = Instant::now();
-        let mut scores: FastMap<&str, f64> = FastMap::default();
-        for (rank, &item) in history.iter().enumerate() {
+        let mut scores: FastMap<u32, f64> = FastMap::default();
+        let mut add = |rank: usize, neighbours: &[(u32, f32)]| {
             let weight = 1.0 / (1.0 + rank as f64);
-            let Some(neighbours) = self.neighbour_list(&counts, item, measure, started) else {
-                continue;
-            };
-            for &(other, similarity) in neighbours.iter() {
-                *scores.entry(counts.items.id(other)).or_default() += weight * similarity;
+            for &(other, similarity) in neighbours {
+                *scores.entry(other).or_default() += weight * f64::from(similarity);
+            }
+        };
+        let stored = match measure {
+            Similarity::Cosine => self.cosine.as_ref(),
+            Similarity::Swing => Some(&self.swing),
+        };
+        if let Some(lists) = stored {
+            let lists = lists.read();
+            for (rank, item) in history.iter().enumerate() {
+                add(rank, lists.get(item).map_or(&[], Vec::as_slice));
+            }
+        } else {
+            for (rank, &item) in history.iter().enumerate() {
+                add(
+                    rank,
+                    &counts.best_cosine(item, self.config.neighbours_per_item),
+                );
             }
         }
-        for &item in history {
-            scores.remove(counts.items.id(item));
+        for item in history {
+            scores.remove(item);
         }
         top_k(scores, limit)
             .into_iter()
-            .map(|(id, score)| (id.to_string(), score))
+            .map(|(item, score)| (counts.items.id(item).to_string(), score))
             .collect()
     }
 }
@@ -380,7 +399,8 @@ impl RecallSource for ItemCfRecall {
 mod tests {
     use super::*;
 
-    const EPSILON: f64 = 1e-12;
+    /// Neighbour lists keep similarities as `f32`.
+    const EPSILON: f64 = 1e-6;
 
     fn index_with(history_len: usize, reads: &[(&str, &str)]) -> ItemCfIndex {
         let config = ItemCfConfig {
@@ -398,12 +418,12 @@ mod tests {
         index_with(ItemCfConfig::default().history_len, reads)
     }
 
-    fn assert_scores(actual: &[(String, f64)], expected: &[(&str, f64)]) {
+    fn assert_scores(actual: &[(String, f32)], expected: &[(&str, f64)]) {
         assert_eq!(actual.len(), expected.len(), "{actual:?} vs {expected:?}");
         for ((id, score), (want_id, want_score)) in actual.iter().zip(expected) {
             assert_eq!(id, want_id, "{actual:?} vs {expected:?}");
             assert!(
-                (score - want_score).abs() < EPSILON,
+                (f64::from(*score) - want_score).abs() < EPSILON,
                 "{id}: {score} vs {want_score}"
             );
         }
@@ -510,17 +530,17 @@ mod tests {
     }
 
     #[test]
-    fn cached_neighbour_lists_are_reused_until_they_expire() {
+    fn refreshed_lists_change_only_when_refreshed() {
         let reads = [("a", "x"), ("a", "y"), ("b", "x"), ("b", "z"), ("me", "x")];
-        let cached = ItemCfIndex::new(
+        let refreshed = ItemCfIndex::new(
             ItemCfConfig {
-                neighbour_cache: Duration::from_secs(3600),
+                refreshed_lists: true,
                 ..ItemCfConfig::default()
             },
             EventTypes::default(),
         );
         let live = index(&[]);
-        for index in [&cached, &live] {
+        for index in [&refreshed, &live] {
             for (uid, item) in reads {
                 index.observe(0, &Event::new("", "click", uid, item, 0));
             }
@@ -532,20 +552,22 @@ mod tests {
                 .map(|c| c.item_id)
                 .collect()
         };
-        let (cached, live) = (Arc::new(cached), Arc::new(live));
-        assert_eq!(recall(&cached), recall(&live));
+        let (refreshed, live) = (Arc::new(refreshed), Arc::new(live));
+        assert!(recall(&refreshed).is_empty(), "no list before a refresh");
+        assert_eq!(refreshed.refresh_neighbours(), 3, "x, y and z paired");
+        assert_eq!(recall(&refreshed), recall(&live));
         assert_eq!(recall(&live), ["y", "z"]);
-        // `w` now pairs with `x`: the live index sees it at once, the cached list does not.
-        for index in [&cached, &live] {
+        assert_eq!(refreshed.refresh_neighbours(), 0, "nothing changed since");
+        // `w` now pairs with `x`: the live index sees it at once, the refreshed one after the
+        // next refresh, which recomputes the two lists that changed.
+        for index in [&refreshed, &live] {
             index.observe(0, &Event::new("", "click", "c", "x", 0));
             index.observe(0, &Event::new("", "click", "c", "w", 0));
         }
-        assert!(
-            recall(&live).contains(&"w".to_string()),
-            "{:?}",
-            recall(&live)
-        );
-        assert_eq!(recall(&cached), ["y", "z"]);
+        assert_eq!(recall(&live), ["y", "z", "w"]);
+        assert_eq!(recall(&refreshed), ["y", "z"]);
+        assert_eq!(refreshed.refresh_neighbours(), 2);
+        assert_eq!(recall(&refreshed), recall(&live));
     }
 
     #[test]

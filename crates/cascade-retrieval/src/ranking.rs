@@ -1,19 +1,38 @@
 //! What the counting recall sources (popular, trending, item-CF) share: picking the top `k`
 //! scores, and a ranking cached between recomputations.
 
+use std::cmp::Ordering;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{self, AtomicBool};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-/// The `k` highest scores, best first; ties broken by id for stable output.
-pub(crate) fn top_k<'a>(
-    scores: impl IntoIterator<Item = (&'a str, f64)>,
+/// A score that [`top_k`] orders totally (NaN included), as `f64::total_cmp` does.
+pub(crate) trait Score: Copy {
+    /// The total order of `self` against `other`.
+    fn total_order(&self, other: &Self) -> Ordering;
+}
+
+impl Score for f64 {
+    fn total_order(&self, other: &Self) -> Ordering {
+        self.total_cmp(other)
+    }
+}
+
+impl Score for f32 {
+    fn total_order(&self, other: &Self) -> Ordering {
+        self.total_cmp(other)
+    }
+}
+
+/// The `k` highest scores, best first; ties broken by key for stable output.
+pub(crate) fn top_k<K: Ord, S: Score>(
+    scores: impl IntoIterator<Item = (K, S)>,
     k: usize,
-) -> Vec<(&'a str, f64)> {
-    let mut all: Vec<(&str, f64)> = scores.into_iter().collect();
-    let order = |a: &(&str, f64), b: &(&str, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(b.0));
+) -> Vec<(K, S)> {
+    let mut all: Vec<(K, S)> = scores.into_iter().collect();
+    let order = |a: &(K, S), b: &(K, S)| b.1.total_order(&a.1).then(a.0.cmp(&b.0));
     if all.len() > k {
         all.select_nth_unstable_by(k, order);
         all.truncate(k);
@@ -47,7 +66,7 @@ struct Computing<'a>(&'a AtomicBool);
 
 impl Drop for Computing<'_> {
     fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
+        self.0.store(false, atomic::Ordering::Release);
     }
 }
 
@@ -81,16 +100,17 @@ impl CachedRanking {
         if !stale {
             return items;
         }
-        let _computing =
-            match self
-                .computing
-                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            {
-                Ok(_) => Computing(&self.computing),
-                // Another caller is recomputing; an empty ranking is not worth serving meanwhile.
-                Err(_) if !items.is_empty() => return items,
-                Err(_) => return Arc::new(compute().0),
-            };
+        let _computing = match self.computing.compare_exchange(
+            false,
+            true,
+            atomic::Ordering::Acquire,
+            atomic::Ordering::Relaxed,
+        ) {
+            Ok(_) => Computing(&self.computing),
+            // Another caller is recomputing; an empty ranking is not worth serving meanwhile.
+            Err(_) if !items.is_empty() => return items,
+            Err(_) => return Arc::new(compute().0),
+        };
         let (fresh, version) = compute();
         let fresh = Arc::new(fresh);
         *self.cached.lock() = Cached {

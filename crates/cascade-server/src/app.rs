@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cascade_core::config::{CascadeConfig, ConfigError};
 use cascade_core::{EventObserver, FieldType, Item, ItemObserver};
@@ -94,7 +94,7 @@ impl App {
                 history_len: config.item_cf_conf.history_len,
                 swing_alpha: config.item_cf_conf.swing_alpha,
                 neighbours_per_item: config.item_cf_conf.neighbours_per_item,
-                neighbour_cache: Duration::from_secs(config.item_cf_conf.neighbour_cache_seconds),
+                refreshed_lists: config.item_cf_conf.neighbour_refresh_seconds > 0,
             },
             types.clone(),
         ));
@@ -106,7 +106,33 @@ impl App {
             },
             types.clone(),
         ));
-        rebuild_swing_periodically(&item_cf, config.item_cf_conf.swing_rebuild_seconds);
+        every(
+            config.item_cf_conf.swing_rebuild_seconds,
+            "cascade-swing",
+            &item_cf,
+            |index| {
+                let started = Instant::now();
+                index.rebuild_swing();
+                tracing::info!(
+                    seconds = started.elapsed().as_secs_f64(),
+                    "swing similarities rebuilt"
+                );
+            },
+        );
+        every(
+            config.item_cf_conf.neighbour_refresh_seconds,
+            "cascade-item-cf",
+            &item_cf,
+            |index| {
+                let started = Instant::now();
+                let lists = index.refresh_neighbours();
+                tracing::debug!(
+                    lists,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "item-CF neighbour lists refreshed"
+                );
+            },
+        );
         let startup_events = *stores.events.durable_len().borrow();
         let item_stats = Arc::new(ItemStatsIndex::new(types.clone()));
         let observers: Vec<Arc<dyn EventObserver>> = vec![
@@ -376,29 +402,31 @@ fn open_text_index(
         .map_err(|e| AppError::Index(format!("text index: {e}")))
 }
 
-/// Rebuilds the swing similarities every `seconds` (0: never) on a background thread that ends
-/// with the index.
-fn rebuild_swing_periodically(index: &Arc<ItemCfIndex>, seconds: u64) {
+/// Runs `job` on `target` every `seconds` (0: never) on a background thread named `name`,
+/// which ends with the target.
+fn every<T: Send + Sync + 'static>(
+    seconds: u64,
+    name: &str,
+    target: &Arc<T>,
+    job: impl Fn(&T) + Send + 'static,
+) {
     if seconds == 0 {
         return;
     }
-    let index = Arc::downgrade(index);
+    let target = Arc::downgrade(target);
     let spawned = std::thread::Builder::new()
-        .name("cascade-swing".into())
+        .name(name.into())
         .spawn(move || {
             loop {
-                std::thread::sleep(std::time::Duration::from_secs(seconds));
-                let Some(index) = index.upgrade() else { return };
-                let started = std::time::Instant::now();
-                index.rebuild_swing();
-                tracing::info!(
-                    seconds = started.elapsed().as_secs_f64(),
-                    "swing similarities rebuilt"
-                );
+                std::thread::sleep(Duration::from_secs(seconds));
+                let Some(target) = target.upgrade() else {
+                    return;
+                };
+                job(&target);
             }
         });
     if let Err(error) = spawned {
-        tracing::error!(%error, "cannot start the swing rebuild thread");
+        tracing::error!(%error, name, "cannot start a background thread");
     }
 }
 

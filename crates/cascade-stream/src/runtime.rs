@@ -1,20 +1,27 @@
-//! The log follower: one thread that reads acknowledged events and hands them to observers.
+//! The log follower: a reader thread that reads and decodes acknowledged events while an
+//! applier thread hands the previous batch to the observers, in log order.
 
 use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use cascade_core::EventObserver;
-use cascade_store::{EventLog, StoreError};
+use cascade_store::{EventLog, LoggedEvent, StoreError};
 use tokio::sync::watch;
 
 /// How many events are read from the log at a time.
 const READ_BATCH: usize = 10_000;
+/// How many decoded batches may wait for the applier.
+const BATCHES_AHEAD: usize = 2;
 
 /// Follows the event log and applies each new event to the observers.
+///
+/// Reading (a store read and a decode per event) and applying run on two threads, so a
+/// replay or a burst costs about the larger of the two rather than their sum.
 pub struct StreamRuntime {
     applied: watch::Receiver<u64>,
     stop: watch::Sender<bool>,
-    thread: Option<JoinHandle<()>>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl StreamRuntime {
@@ -32,18 +39,20 @@ impl StreamRuntime {
     ) -> Self {
         let (applied_tx, applied) = watch::channel(from);
         let (stop, stop_rx) = watch::channel(false);
-        let thread = std::thread::Builder::new()
-            .name("cascade-stream".into())
-            .spawn(move || {
-                if let Err(error) = follow(&*log, &observers, &applied_tx, stop_rx, from) {
-                    tracing::error!(%error, "the stream runtime stopped");
-                }
-            })
-            .expect("spawning the stream runtime thread");
+        let (batches_tx, batches) = sync_channel(BATCHES_AHEAD);
+        let durable = log.durable_len();
+        let reader = spawn("cascade-stream-read", move || {
+            if let Err(error) = read(&*log, &batches_tx, stop_rx, from) {
+                tracing::error!(%error, "the stream runtime stopped");
+            }
+        });
+        let applier = spawn("cascade-stream", move || {
+            apply(&observers, batches, &applied_tx, &durable);
+        });
         Self {
             applied,
             stop,
-            thread: Some(thread),
+            threads: vec![reader, applier],
         }
     }
 
@@ -61,18 +70,27 @@ impl StreamRuntime {
 }
 
 impl Drop for StreamRuntime {
+    /// Stops the reader; the applier ends once it has applied the batches already read.
     fn drop(&mut self) {
         let _ = self.stop.send(true);
-        if let Some(thread) = self.thread.take() {
+        for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
     }
 }
 
-fn follow(
+fn spawn(name: &str, run: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(run)
+        .expect("spawning a stream runtime thread")
+}
+
+/// Reads the log from `from` in batches as it becomes durable, until stopped or until the
+/// applier is gone.
+fn read(
     log: &dyn EventLog,
-    observers: &[Arc<dyn EventObserver>],
-    applied: &watch::Sender<u64>,
+    batches: &SyncSender<Vec<LoggedEvent>>,
     mut stop: watch::Receiver<bool>,
     from: u64,
 ) -> Result<(), StoreError> {
@@ -90,16 +108,10 @@ fn follow(
             let batch = log.read_from(position, READ_BATCH)?;
             let Some(last) = batch.last() else { break };
             position = last.seq + 1;
-            for logged in &batch {
-                for observer in observers {
-                    observer.observe(logged.seq, &logged.event);
-                }
+            if batches.send(batch).is_err() {
+                return Ok(());
             }
-            metrics::counter!("cascade_stream_events_applied_total").increment(batch.len() as u64);
-            applied.send_replace(position);
         }
-        metrics::gauge!("cascade_stream_lag_events")
-            .set(durable_len.saturating_sub(position) as f64);
         let keep_going = waiter.block_on(async {
             tokio::select! {
                 changed = durable.changed() => changed.is_ok(),
@@ -109,6 +121,28 @@ fn follow(
         if !keep_going {
             return Ok(());
         }
+    }
+}
+
+/// Hands each event of each batch to every observer, then publishes the position applied.
+fn apply(
+    observers: &[Arc<dyn EventObserver>],
+    batches: Receiver<Vec<LoggedEvent>>,
+    applied: &watch::Sender<u64>,
+    durable: &watch::Receiver<u64>,
+) {
+    for batch in batches {
+        let Some(last) = batch.last() else { continue };
+        let position = last.seq + 1;
+        for logged in &batch {
+            for observer in observers {
+                observer.observe(logged.seq, &logged.event);
+            }
+        }
+        metrics::counter!("cascade_stream_events_applied_total").increment(batch.len() as u64);
+        applied.send_replace(position);
+        metrics::gauge!("cascade_stream_lag_events")
+            .set(durable.borrow().saturating_sub(position) as f64);
     }
 }
 

@@ -213,10 +213,12 @@ pub struct ItemCfConf {
     /// How often swing similarities are rebuilt, in seconds; 0 never (cosine is always live).
     #[serde(default = "default_swing_rebuild_seconds")]
     pub swing_rebuild_seconds: u64,
-    /// How long a recall reuses an item's computed neighbour list, in seconds; 0 recomputes it
-    /// on every recall (a popular item pairs with most of the catalogue, so its list is costly).
-    #[serde(default = "default_cf_neighbour_cache_seconds")]
-    pub neighbour_cache_seconds: u64,
+    /// How often a background thread recomputes the cosine neighbour lists of the items whose
+    /// counts changed, in seconds; recalls read the lists as of the last refresh. 0 computes
+    /// each list at every recall instead (exact, but a popular item pairs with most of the
+    /// catalogue, so its list is costly).
+    #[serde(default = "default_cf_neighbour_refresh_seconds")]
+    pub neighbour_refresh_seconds: u64,
 }
 
 impl Default for ItemCfConf {
@@ -226,7 +228,7 @@ impl Default for ItemCfConf {
             neighbours_per_item: default_cf_neighbours(),
             swing_alpha: default_swing_alpha(),
             swing_rebuild_seconds: default_swing_rebuild_seconds(),
-            neighbour_cache_seconds: default_cf_neighbour_cache_seconds(),
+            neighbour_refresh_seconds: default_cf_neighbour_refresh_seconds(),
         }
     }
 }
@@ -247,8 +249,8 @@ fn default_swing_rebuild_seconds() -> u64 {
     600
 }
 
-fn default_cf_neighbour_cache_seconds() -> u64 {
-    30
+fn default_cf_neighbour_refresh_seconds() -> u64 {
+    10
 }
 
 /// Trending items: interaction counts decayed by a half-life (`TrendingRecall`).
