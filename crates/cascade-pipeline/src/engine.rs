@@ -27,7 +27,8 @@ use crate::trace::{Trace, candidate_trace};
 /// State that outlives a configuration reload: caches and the fallback.
 pub struct Shared {
     /// Items as the stages read them (`None`: not in the catalogue).
-    items: Cache<String, Option<Arc<Item>>>,
+    /// Hashed with ahash: a request looks up every candidate (SipHash showed in profiles).
+    items: Cache<String, Option<Arc<Item>>, ahash::RandomState>,
     /// Each (scene, user)'s last good response.
     responses: Cache<(String, String), Arc<Vec<Candidate>>>,
     store: Arc<dyn ItemStore>,
@@ -39,7 +40,9 @@ impl Shared {
     pub fn new(config: &CascadeConfig, store: Arc<dyn ItemStore>, fallback: Recommender) -> Self {
         let conf = &config.engine_conf;
         Self {
-            items: Cache::new(conf.item_cache_size),
+            items: Cache::builder()
+                .max_capacity(conf.item_cache_size)
+                .build_with_hasher(ahash::RandomState::new()),
             responses: Cache::builder()
                 .max_capacity(1_000_000)
                 .time_to_live(Duration::from_secs(conf.response_cache_seconds.max(1)))

@@ -32,7 +32,7 @@ use cascade_core::{Candidate, Event, EventObserver, EventTypes, RequestContext};
 use parking_lot::RwLock;
 
 use crate::als::IdMap;
-use crate::ranking::top_k;
+use crate::ranking::{top_k, top_k_bounded};
 use crate::source::RecallSource;
 
 /// Item-CF settings.
@@ -70,19 +70,15 @@ pub enum Similarity {
     Swing,
 }
 
-/// One item's user count and co-occurrence counts with other items (ahash: every event
-/// updates up to `history_len` of these maps, and SipHash dominated the stream thread).
-#[derive(Default)]
-struct ItemStats {
-    users: u32,
-    co: FastMap<u32, u32>,
-}
-
 /// Everything the event stream updates; item indices come from `items`.
 #[derive(Default)]
 struct Counts {
     items: IdMap,
-    stats: Vec<ItemStats>,
+    /// Each item's user count, apart from `co` so that a pass over a row reads a dense array.
+    users: Vec<u32>,
+    /// Each item's co-occurrence counts with other items (ahash: every event updates up to
+    /// `history_len` of these maps, and SipHash dominated the stream thread).
+    co: Vec<FastMap<u32, u32>>,
     histories: FastMap<String, VecDeque<u32>>,
     /// The items whose co-occurrence counts changed since the last refresh, while the index
     /// keeps refreshed lists.
@@ -92,8 +88,9 @@ struct Counts {
 impl Counts {
     fn intern(&mut self, item: &str) -> u32 {
         let index = self.items.intern(item);
-        if index as usize == self.stats.len() {
-            self.stats.push(ItemStats::default());
+        if index as usize == self.users.len() {
+            self.users.push(0);
+            self.co.push(FastMap::default());
         }
         index
     }
@@ -112,8 +109,8 @@ impl Counts {
         }
         history.truncate(history_len.max(1) - 1);
         for &other in history.iter() {
-            *self.stats[item as usize].co.entry(other).or_default() += 1;
-            *self.stats[other as usize].co.entry(item).or_default() += 1;
+            *self.co[item as usize].entry(other).or_default() += 1;
+            *self.co[other as usize].entry(item).or_default() += 1;
         }
         if let Some(changed) = &mut self.changed
             && !history.is_empty()
@@ -121,19 +118,18 @@ impl Counts {
             changed.insert(item);
             changed.extend(history.iter().copied());
         }
-        self.stats[item as usize].users += 1;
+        self.users[item as usize] += 1;
         history.push_front(item);
     }
 
     /// The `k` items with the highest cosine similarity to `item`, best first.
     fn best_cosine(&self, item: u32, k: usize) -> NeighbourList {
-        let stats = &self.stats[item as usize];
-        let users = f64::from(stats.users);
-        let row = stats.co.iter().map(|(&other, &co)| {
-            let other_users = f64::from(self.stats[other as usize].users);
+        let users = f64::from(self.users[item as usize]);
+        let row = self.co[item as usize].iter().map(|(&other, &co)| {
+            let other_users = f64::from(self.users[other as usize]);
             (other, (f64::from(co) / (users * other_users).sqrt()) as f32)
         });
-        top_k(row, k)
+        top_k_bounded(row, k)
     }
 
     /// The kept histories, each sorted by item index.

@@ -41,6 +41,28 @@ pub(crate) fn top_k<K: Ord, S: Score>(
     all
 }
 
+/// The same as [`top_k`] in `O(k)` memory: for long inputs of which few are kept (a popular
+/// item's co-occurrence row), where collecting them all first costs more than the ranking.
+pub(crate) fn top_k_bounded<K: Ord, S: Score>(
+    scores: impl IntoIterator<Item = (K, S)>,
+    k: usize,
+) -> Vec<(K, S)> {
+    if k == 0 {
+        return Vec::new();
+    }
+    // Best first, ties by key: the same order as `top_k`.
+    let order = |a: &(K, S), b: &(K, S)| b.1.total_order(&a.1).then(a.0.cmp(&b.0));
+    let mut kept: Vec<(K, S)> = Vec::with_capacity(2 * k);
+    for scored in scores {
+        kept.push(scored);
+        if kept.len() == 2 * k {
+            kept.select_nth_unstable_by(k, order);
+            kept.truncate(k);
+        }
+    }
+    top_k(kept, k)
+}
+
 /// A ranked list, best first.
 pub type Ranking = Arc<Vec<(String, f64)>>;
 
@@ -119,5 +141,28 @@ impl CachedRanking {
             computed_at: Instant::now(),
         };
         fresh
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_top_k_keeps_what_top_k_keeps_ties_included() {
+        // Scores repeat every 7 keys, so many keys tie; the keys come in a scrambled order.
+        let scores: Vec<(u32, f32)> = (0..1000u32)
+            .map(|i| (i * 389) % 1000)
+            .map(|key| (key, (key % 7) as f32))
+            .collect();
+        for k in [0, 1, 5, 100, 999, 1000, 2000] {
+            assert_eq!(
+                top_k_bounded(scores.iter().copied(), k),
+                top_k(scores.iter().copied(), k),
+                "k = {k}"
+            );
+        }
+        let best = top_k_bounded(scores.iter().copied(), 3);
+        assert_eq!(best, [(6, 6.0), (13, 6.0), (20, 6.0)]);
     }
 }

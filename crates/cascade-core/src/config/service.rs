@@ -250,7 +250,7 @@ fn default_swing_rebuild_seconds() -> u64 {
 }
 
 fn default_cf_neighbour_refresh_seconds() -> u64 {
-    10
+    30
 }
 
 /// Trending items: interaction counts decayed by a half-life (`TrendingRecall`).
