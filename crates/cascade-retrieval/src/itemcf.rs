@@ -32,7 +32,7 @@ use cascade_core::{Candidate, Event, EventObserver, EventTypes, RequestContext};
 use parking_lot::RwLock;
 
 use crate::als::IdMap;
-use crate::ranking::{top_k, top_k_bounded};
+use crate::ranking::top_k;
 use crate::source::RecallSource;
 
 /// Item-CF settings.
@@ -129,7 +129,7 @@ impl Counts {
             let other_users = f64::from(self.users[other as usize]);
             (other, (f64::from(co) / (users * other_users).sqrt()) as f32)
         });
-        top_k_bounded(row, k)
+        top_k(row, k)
     }
 
     /// The kept histories, each sorted by item index.

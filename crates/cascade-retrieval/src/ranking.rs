@@ -26,41 +26,36 @@ impl Score for f32 {
     }
 }
 
-/// The `k` highest scores, best first; ties broken by key for stable output.
+/// Best first, ties broken by key for stable output.
+fn best_first<K: Ord, S: Score>(a: &(K, S), b: &(K, S)) -> Ordering {
+    b.1.total_order(&a.1).then(a.0.cmp(&b.0))
+}
+
+/// Keeps the `k` best of `kept`, in no particular order.
+fn keep_best<K: Ord, S: Score>(kept: &mut Vec<(K, S)>, k: usize) {
+    if kept.len() > k {
+        kept.select_nth_unstable_by(k, best_first);
+        kept.truncate(k);
+    }
+}
+
+/// The `k` highest scores, best first; ties broken by key for stable output. Holds at most
+/// `2k` scores at a time, so a long input of which few are kept (a popular item's
+/// co-occurrence row) is never copied whole.
 pub(crate) fn top_k<K: Ord, S: Score>(
     scores: impl IntoIterator<Item = (K, S)>,
     k: usize,
 ) -> Vec<(K, S)> {
-    let mut all: Vec<(K, S)> = scores.into_iter().collect();
-    let order = |a: &(K, S), b: &(K, S)| b.1.total_order(&a.1).then(a.0.cmp(&b.0));
-    if all.len() > k {
-        all.select_nth_unstable_by(k, order);
-        all.truncate(k);
-    }
-    all.sort_unstable_by(order);
-    all
-}
-
-/// The same as [`top_k`] in `O(k)` memory: for long inputs of which few are kept (a popular
-/// item's co-occurrence row), where collecting them all first costs more than the ranking.
-pub(crate) fn top_k_bounded<K: Ord, S: Score>(
-    scores: impl IntoIterator<Item = (K, S)>,
-    k: usize,
-) -> Vec<(K, S)> {
-    if k == 0 {
-        return Vec::new();
-    }
-    // Best first, ties by key: the same order as `top_k`.
-    let order = |a: &(K, S), b: &(K, S)| b.1.total_order(&a.1).then(a.0.cmp(&b.0));
-    let mut kept: Vec<(K, S)> = Vec::with_capacity(2 * k);
+    let mut kept = Vec::new();
     for scored in scores {
         kept.push(scored);
-        if kept.len() == 2 * k {
-            kept.select_nth_unstable_by(k, order);
-            kept.truncate(k);
+        if kept.len() >= 2 * k.max(1) {
+            keep_best(&mut kept, k);
         }
     }
-    top_k(kept, k)
+    keep_best(&mut kept, k);
+    kept.sort_unstable_by(best_first);
+    kept
 }
 
 /// A ranked list, best first.
@@ -149,20 +144,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bounded_top_k_keeps_what_top_k_keeps_ties_included() {
+    fn top_k_keeps_the_best_in_order_ties_by_key() {
         // Scores repeat every 7 keys, so many keys tie; the keys come in a scrambled order.
         let scores: Vec<(u32, f32)> = (0..1000u32)
             .map(|i| (i * 389) % 1000)
             .map(|key| (key, (key % 7) as f32))
             .collect();
+        let mut sorted = scores.clone();
+        sorted.sort_by(best_first);
         for k in [0, 1, 5, 100, 999, 1000, 2000] {
-            assert_eq!(
-                top_k_bounded(scores.iter().copied(), k),
-                top_k(scores.iter().copied(), k),
-                "k = {k}"
-            );
+            let expected = &sorted[..k.min(sorted.len())];
+            assert_eq!(top_k(scores.iter().copied(), k), expected, "k = {k}");
         }
-        let best = top_k_bounded(scores.iter().copied(), 3);
-        assert_eq!(best, [(6, 6.0), (13, 6.0), (20, 6.0)]);
+        assert_eq!(
+            top_k(scores.iter().copied(), 3),
+            [(6, 6.0), (13, 6.0), (20, 6.0)]
+        );
     }
 }

@@ -210,7 +210,8 @@ pub struct ItemCfConf {
     /// Swing's smoothing α in 1/(α + |I_u ∩ I_v|).
     #[serde(default = "default_swing_alpha")]
     pub swing_alpha: f64,
-    /// How often swing similarities are rebuilt, in seconds; 0 never (cosine is always live).
+    /// How often swing similarities are rebuilt, in seconds; 0 never (cosine follows the counts:
+    /// see `neighbour_refresh_seconds`).
     #[serde(default = "default_swing_rebuild_seconds")]
     pub swing_rebuild_seconds: u64,
     /// How often a background thread recomputes the cosine neighbour lists of the items whose
