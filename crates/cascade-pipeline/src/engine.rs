@@ -3,7 +3,7 @@
 //! merge, and when the whole scene fails the user's last good response (or the popular
 //! items) is served, marked degraded.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 use crate::entry::Entry;
 use crate::experiment::ExperimentRouter;
 use crate::filters::Filter;
+use crate::item_cache::ItemCache;
 use crate::recommender::Recommender;
 use crate::registry::{AlgoComponent, Components, Registry};
 use crate::run::{PipelineRun, run_pipeline};
@@ -26,12 +27,10 @@ use crate::trace::{Trace, candidate_trace};
 
 /// State that outlives a configuration reload: caches and the fallback.
 pub struct Shared {
-    /// Items as the stages read them (`None`: not in the catalogue).
-    /// Hashed with ahash: a request looks up every candidate (SipHash showed in profiles).
-    items: Cache<String, Option<Arc<Item>>, ahash::RandomState>,
+    /// Items as the stages read them.
+    items: ItemCache,
     /// Each (scene, user)'s last good response.
     responses: Cache<(String, String), Arc<Vec<Candidate>>>,
-    store: Arc<dyn ItemStore>,
     fallback: Recommender,
 }
 
@@ -40,14 +39,11 @@ impl Shared {
     pub fn new(config: &CascadeConfig, store: Arc<dyn ItemStore>, fallback: Recommender) -> Self {
         let conf = &config.engine_conf;
         Self {
-            items: Cache::builder()
-                .max_capacity(conf.item_cache_size)
-                .build_with_hasher(ahash::RandomState::new()),
+            items: ItemCache::new(store, conf.item_cache_size),
             responses: Cache::builder()
                 .max_capacity(1_000_000)
                 .time_to_live(Duration::from_secs(conf.response_cache_seconds.max(1)))
                 .build(),
-            store,
             fallback,
         }
     }
@@ -59,8 +55,7 @@ impl Shared {
 
     /// The item, from the cache or the store.
     pub fn item(&self, id: &str) -> Option<Arc<Item>> {
-        self.items
-            .get_with_by_ref(id, || self.store.get_item(id).ok().flatten().map(Arc::new))
+        self.items.get(id)
     }
 }
 
@@ -291,7 +286,7 @@ impl Engine {
         finished.sort_by_key(|(order, _)| *order);
 
         let mut trace = request.debug.then(Trace::default);
-        let mut merged = self.merge(&finished, request.size);
+        let mut merged = self.merge(&mut finished, request.size);
         for name in &main_sorts {
             if let Some(sorter) = self.sorter(name) {
                 merged = sorter.sort(&request, merged);
@@ -365,67 +360,79 @@ impl Engine {
         }
     }
 
-    /// Merges the pipelines' candidates (each item once) by the configured policy.
-    fn merge(&self, runs: &[(usize, PipelineRun)], size: usize) -> Vec<Entry> {
+    /// Merges the pipelines' candidates (each item once) by the configured policy, moving
+    /// them out of the runs (a request merges hundreds; copying them showed in profiles).
+    fn merge(&self, runs: &mut [(usize, PipelineRun)], size: usize) -> Vec<Entry> {
         let conf = &self.config.engine_conf;
-        let lists: Vec<&[Entry]> = runs.iter().map(|(_, run)| run.entries.as_slice()).collect();
-        let mut seen = HashSet::new();
-        let mut out: Vec<Entry> = Vec::new();
-        let mut take = |entry: &Entry, out: &mut Vec<Entry>| {
-            if seen.insert(entry.id().to_string()) {
-                out.push(entry.clone());
-            }
-        };
-        match conf.merge_policy.as_str() {
-            "interleave" => interleave(&lists, &mut |e| take(e, &mut out)),
-            "quota" => {
-                let mut cursors: HashMap<usize, usize> = HashMap::new();
-                for (index, (_, run)) in runs.iter().enumerate() {
-                    let pipeline = run
-                        .entries
-                        .first()
-                        .map(|e| e.pipeline.to_string())
-                        .unwrap_or_default();
-                    let share = conf.quotas.get(&pipeline).copied().unwrap_or(0.0);
-                    let slots = (share * size as f64).ceil() as usize;
-                    let entries = &run.entries;
-                    let mut used = 0;
-                    let mut cursor = 0;
-                    while used < slots && cursor < entries.len() {
-                        let before = out.len();
-                        take(&entries[cursor], &mut out);
-                        used += out.len() - before;
-                        cursor += 1;
-                    }
-                    cursors.insert(index, cursor);
+        let lists: Vec<Vec<Entry>> = runs
+            .iter_mut()
+            .map(|(_, run)| std::mem::take(&mut run.entries))
+            .collect();
+        let lengths: Vec<usize> = lists.iter().map(Vec::len).collect();
+        // The (list, position) of each entry kept, in the merged order.
+        let mut picks: Vec<(usize, usize)> = Vec::new();
+        {
+            let mut seen: HashSet<&str, ahash::RandomState> = HashSet::default();
+            let mut take = |list: usize, at: usize| -> bool {
+                let fresh = seen.insert(lists[list][at].id());
+                if fresh {
+                    picks.push((list, at));
                 }
-                let rest: Vec<&[Entry]> = lists
-                    .iter()
-                    .enumerate()
-                    .map(|(i, list)| &list[cursors.get(&i).copied().unwrap_or(0).min(list.len())..])
-                    .collect();
-                interleave(&rest, &mut |e| take(e, &mut out));
-            }
-            _ => {
-                for list in &lists {
-                    for entry in *list {
-                        take(entry, &mut out);
+                fresh
+            };
+            match conf.merge_policy.as_str() {
+                "interleave" => interleave(&vec![0; lists.len()], &lengths, &mut take),
+                "quota" => {
+                    let mut cursors = vec![0; lists.len()];
+                    for (list, entries) in lists.iter().enumerate() {
+                        let pipeline = entries.first().map_or("", |e| &*e.pipeline);
+                        let share = conf.quotas.get(pipeline).copied().unwrap_or(0.0);
+                        let slots = (share * size as f64).ceil() as usize;
+                        let (mut used, cursor) = (0, &mut cursors[list]);
+                        while used < slots && *cursor < entries.len() {
+                            used += usize::from(take(list, *cursor));
+                            *cursor += 1;
+                        }
+                    }
+                    interleave(&cursors, &lengths, &mut take);
+                }
+                _ => {
+                    for (list, &len) in lengths.iter().enumerate() {
+                        (0..len).for_each(|at| {
+                            take(list, at);
+                        });
                     }
                 }
-                out.sort_by(|a, b| b.candidate.score.total_cmp(&a.candidate.score));
             }
+        }
+        let mut slots: Vec<Vec<Option<Entry>>> = lists
+            .into_iter()
+            .map(|list| list.into_iter().map(Some).collect())
+            .collect();
+        let mut out: Vec<Entry> = picks
+            .into_iter()
+            .filter_map(|(list, at)| slots[list][at].take())
+            .collect();
+        if !matches!(conf.merge_policy.as_str(), "interleave" | "quota") {
+            out.sort_by(|a, b| b.candidate.score.total_cmp(&a.candidate.score));
         }
         out
     }
 }
 
-/// Visits the lists round-robin: first of each, then second of each, …
-fn interleave(lists: &[&[Entry]], visit: &mut dyn FnMut(&Entry)) {
-    let longest = lists.iter().map(|l| l.len()).max().unwrap_or(0);
-    for position in 0..longest {
-        for list in lists {
-            if let Some(entry) = list.get(position) {
-                visit(entry);
+/// Visits the lists round-robin from their starts: list `i` runs from `starts[i]` to
+/// `lengths[i]`; first the first of each, then the second of each, …
+fn interleave(starts: &[usize], lengths: &[usize], visit: &mut dyn FnMut(usize, usize) -> bool) {
+    let longest = starts
+        .iter()
+        .zip(lengths)
+        .map(|(start, len)| len.saturating_sub(*start))
+        .max()
+        .unwrap_or(0);
+    for step in 0..longest {
+        for (list, (start, &len)) in starts.iter().zip(lengths).enumerate() {
+            if start + step < len {
+                visit(list, start + step);
             }
         }
     }

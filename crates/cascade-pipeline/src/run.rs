@@ -233,16 +233,17 @@ async fn recall(
 
     let pipeline: Arc<str> = Arc::from(spec.name.as_str());
     let mut entries: Vec<Entry> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
-    for (_, name, candidates) in results {
+    // Keyed by the sources' own ids (no copies), hashed with ahash: ~700 candidates a request.
+    let mut index: HashMap<&str, usize, ahash::RandomState> = HashMap::default();
+    for (_, name, candidates) in &results {
         for candidate in candidates.iter() {
-            match index.get(&candidate.item_id) {
+            match index.get(candidate.item_id.as_str()) {
                 Some(&at) => entries[at]
                     .candidate
                     .recall_scores
                     .push((name.clone(), candidate.score)),
                 None => {
-                    index.insert(candidate.item_id.clone(), entries.len());
+                    index.insert(&candidate.item_id, entries.len());
                     entries.push(Entry {
                         candidate: Candidate::new(
                             candidate.item_id.clone(),

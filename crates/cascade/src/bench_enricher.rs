@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use cascade_core::config::EnricherConf;
 use cascade_core::{Event, EventObserver};
-use cascade_server::features::ItemFieldCache;
+use cascade_pipeline::ItemCache;
 use cascade_store::features::EmbeddedFeatureStore;
 use cascade_store::{EmbeddedStore, FeatureStore};
 use cascade_stream::enrich::{EnrichContext, MicroBatcher, start_enricher};
@@ -92,7 +92,7 @@ pub fn run(args: &EnricherBench) -> anyhow::Result<()> {
         )?);
         let context = EnrichContext {
             store: features,
-            items: Arc::new(ItemFieldCache::new(stores.items.clone(), 100_000)),
+            items: Arc::new(ItemCache::new(stores.items.clone(), 100_000)),
         };
         let conf: EnricherConf = serde_json::from_value(serde_json::json!({
             "Name": "book_text_vec", "Type": "text_embedding", "Key": "item",

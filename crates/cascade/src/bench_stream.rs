@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use cascade_core::config::{CascadeConfig, FeatureStoreConf, WindowFeatureConf};
 use cascade_core::{EventTypes, FieldValue, Item};
-use cascade_server::features::ItemFieldCache;
+use cascade_pipeline::ItemCache;
 use cascade_server::{App, Server};
 use cascade_store::features::open_feature_store;
 use cascade_store::{EmbeddedStore, Stores};
@@ -105,7 +105,7 @@ fn stream_throughput(confs: &[WindowFeatureConf], events: usize) -> anyhow::Resu
         stores.events.append(chunk.to_vec()).wait_blocking()?;
     }
     let store = open_feature_store(&FeatureStoreConf::default(), dir.path())?;
-    let fields = Arc::new(ItemFieldCache::new(stores.items.clone(), ITEMS as u64));
+    let fields = Arc::new(ItemCache::new(stores.items.clone(), ITEMS as u64));
     let observer = Arc::new(WindowObserver::new(
         confs,
         &EventTypes::default(),

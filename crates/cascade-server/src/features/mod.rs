@@ -20,7 +20,6 @@
 //! Both are built once, at start-up: a configuration reload does not change them.
 
 mod freshness;
-mod item_fields;
 pub mod route;
 
 use std::sync::Arc;
@@ -29,14 +28,13 @@ use std::time::Duration;
 use cascade_core::EventObserver;
 use cascade_core::config::features::Selector;
 use cascade_core::config::{CascadeConfig, EnricherConf, WindowFeatureConf};
+use cascade_pipeline::ItemCache;
 use cascade_store::features::open_feature_store;
 use cascade_store::{FeatureStore, Stores};
 use cascade_stream::StreamRuntime;
 use cascade_stream::enrich::{EnrichContext, MicroBatcher, start_enricher};
 use cascade_stream::windows::{WindowError, WindowObserver};
 use tokio::sync::watch;
-
-pub use item_fields::ItemFieldCache;
 
 /// The window features' observer and the runtime that feeds it.
 struct Windows {
@@ -55,7 +53,7 @@ pub struct LiveFeatures {
     confs: Vec<WindowFeatureConf>,
     enricher_confs: Vec<EnricherConf>,
     store: Arc<dyn FeatureStore>,
-    fields: Arc<ItemFieldCache>,
+    fields: Arc<ItemCache>,
     windows: Option<Windows>,
     enrichers: Option<Enrichers>,
     /// Stands for the window features' flushed position when there are none: nothing pending.
@@ -71,7 +69,7 @@ impl LiveFeatures {
             return Ok(None);
         }
         let store = open_feature_store(&config.feature_store_conf, &config.storage_conf.data_dir)?;
-        let fields = Arc::new(ItemFieldCache::new(
+        let fields = Arc::new(ItemCache::new(
             stores.items.clone(),
             config.engine_conf.item_cache_size,
         ));
@@ -145,7 +143,7 @@ impl LiveFeatures {
 
     /// Forgets the cached fields of item `id` after a catalogue write.
     pub fn item_written(&self, id: &str) {
-        self.fields.forget(id);
+        self.fields.invalidate(id);
     }
 
     /// Whether the declared feature `name` (a window feature or an enricher's output) is
@@ -193,7 +191,7 @@ fn start_windows(
     config: &CascadeConfig,
     stores: &Stores,
     store: &Arc<dyn FeatureStore>,
-    fields: &Arc<ItemFieldCache>,
+    fields: &Arc<ItemCache>,
 ) -> Result<Windows, WindowError> {
     let confs = &config.window_feature_confs;
     let durable = stores.events.durable_len();
