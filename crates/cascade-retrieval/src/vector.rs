@@ -201,7 +201,7 @@ impl RecallSource for VectorRecall {
         let Some(query) = self.vectors.profile(&recent) else {
             return Vec::new();
         };
-        let seen: HashSet<&str> = recent.iter().map(String::as_str).collect();
+        let seen: HashSet<&str, ahash::RandomState> = recent.iter().map(String::as_str).collect();
         match self
             .vectors
             .nearest(&query, limit, self.ef.max(limit), |id| !seen.contains(id))
