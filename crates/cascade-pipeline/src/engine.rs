@@ -27,8 +27,8 @@ use crate::trace::{Trace, candidate_trace};
 
 /// State that outlives a configuration reload: caches and the fallback.
 pub struct Shared {
-    /// Items as the stages read them.
-    items: ItemCache,
+    /// Items as the stages (and the window features) read them.
+    items: Arc<ItemCache>,
     /// Each (scene, user)'s last good response.
     responses: Cache<(String, String), Arc<Vec<Candidate>>>,
     fallback: Recommender,
@@ -39,7 +39,7 @@ impl Shared {
     pub fn new(config: &CascadeConfig, store: Arc<dyn ItemStore>, fallback: Recommender) -> Self {
         let conf = &config.engine_conf;
         Self {
-            items: ItemCache::new(store, conf.item_cache_size),
+            items: Arc::new(ItemCache::new(store, conf.item_cache_size)),
             responses: Cache::builder()
                 .max_capacity(1_000_000)
                 .time_to_live(Duration::from_secs(conf.response_cache_seconds.max(1)))
@@ -56,6 +56,11 @@ impl Shared {
     /// The item, from the cache or the store.
     pub fn item(&self, id: &str) -> Option<Arc<Item>> {
         self.items.get(id)
+    }
+
+    /// The item cache itself, for other readers of the catalogue (window features).
+    pub fn items(&self) -> Arc<ItemCache> {
+        self.items.clone()
     }
 }
 
@@ -371,7 +376,7 @@ impl Engine {
         let lengths: Vec<usize> = lists.iter().map(Vec::len).collect();
         // The (list, position) of each entry kept, in the merged order.
         let mut picks: Vec<(usize, usize)> = Vec::new();
-        {
+        let by_score = {
             let mut seen: HashSet<&str, ahash::RandomState> = HashSet::default();
             let mut take = |list: usize, at: usize| -> bool {
                 let fresh = seen.insert(lists[list][at].id());
@@ -381,7 +386,10 @@ impl Engine {
                 fresh
             };
             match conf.merge_policy.as_str() {
-                "interleave" => interleave(&vec![0; lists.len()], &lengths, &mut take),
+                "interleave" => {
+                    interleave(&vec![0; lists.len()], &lengths, &mut take);
+                    false
+                }
                 "quota" => {
                     let mut cursors = vec![0; lists.len()];
                     for (list, entries) in lists.iter().enumerate() {
@@ -395,6 +403,7 @@ impl Engine {
                         }
                     }
                     interleave(&cursors, &lengths, &mut take);
+                    false
                 }
                 _ => {
                     for (list, &len) in lengths.iter().enumerate() {
@@ -402,9 +411,10 @@ impl Engine {
                             take(list, at);
                         });
                     }
+                    true
                 }
             }
-        }
+        };
         let mut slots: Vec<Vec<Option<Entry>>> = lists
             .into_iter()
             .map(|list| list.into_iter().map(Some).collect())
@@ -413,7 +423,7 @@ impl Engine {
             .into_iter()
             .filter_map(|(list, at)| slots[list][at].take())
             .collect();
-        if !matches!(conf.merge_policy.as_str(), "interleave" | "quota") {
+        if by_score {
             out.sort_by(|a, b| b.candidate.score.total_cmp(&a.candidate.score));
         }
         out

@@ -144,12 +144,13 @@ impl App {
             item_stats.clone(),
         ];
         let stream = StreamRuntime::start(stores.events.clone(), observers);
-        let features = LiveFeatures::start(&config, &stores).map_err(features_failed)?;
-        let feature_log = crate::feature_log::open(&config)?;
-        let distributed = crate::distributed::Distributed::start(&config, stores.events.clone())?;
         let fallback =
             Recommender::new(popular.clone(), interactions.clone(), stores.items.clone());
         let shared = Arc::new(Shared::new(&config, stores.items.clone(), fallback));
+        let features =
+            LiveFeatures::start(&config, &stores, shared.items()).map_err(features_failed)?;
+        let feature_log = crate::feature_log::open(&config)?;
+        let distributed = crate::distributed::Distributed::start(&config, stores.events.clone())?;
         let data_dir = config.storage_conf.data_dir.clone();
         let mut index_origins = Vec::new();
         let mut vectors = HashMap::new();
@@ -263,9 +264,6 @@ impl App {
         {
             tracing::warn!(item = %item.id, %error, "text index not updated");
         }
-        if let Some(features) = &self.features {
-            features.item_written(&item.id);
-        }
         self.engine().item_upserted(item);
     }
 
@@ -278,9 +276,6 @@ impl App {
             && let Err(error) = text.delete(id).and_then(|()| text.commit())
         {
             tracing::warn!(item = %id, %error, "text index not updated");
-        }
-        if let Some(features) = &self.features {
-            features.item_written(id);
         }
         self.engine().item_deleted(id);
     }

@@ -189,6 +189,26 @@ async fn posted_events_are_readable_as_features_in_one_request() {
 }
 
 #[tokio::test]
+async fn window_features_read_an_item_field_as_written_last() {
+    let server = TestServer::start(EMBEDDED);
+    server.put_item("i9", "books").await;
+    server
+        .post_events(vec![event("c-1", "click", "u9", "i9", 1)])
+        .await;
+    // The item's category changes: the next click counts the new category (the engine's item
+    // cache, which the features read through, forgot the old one).
+    server.put_item("i9", "music").await;
+    server
+        .post_events(vec![event("c-2", "click", "u9", "i9", 2)])
+        .await;
+    let (status, body) = server
+        .read(json!({"uid": "u9", "user_features": ["user_categories_1h"]}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["user"], json!({"user_categories_1h": 2.0}));
+}
+
+#[tokio::test]
 async fn a_restart_resumes_from_the_checkpoint_without_counting_twice() {
     for store in [EMBEDDED.to_string(), redis()] {
         let server = TestServer::start(&store);

@@ -53,7 +53,6 @@ pub struct LiveFeatures {
     confs: Vec<WindowFeatureConf>,
     enricher_confs: Vec<EnricherConf>,
     store: Arc<dyn FeatureStore>,
-    fields: Arc<ItemCache>,
     windows: Option<Windows>,
     enrichers: Option<Enrichers>,
     /// Stands for the window features' flushed position when there are none: nothing pending.
@@ -63,31 +62,32 @@ pub struct LiveFeatures {
 impl LiveFeatures {
     /// Opens the feature store, starts the window features (restoring their checkpoint and
     /// following the log after it) and the enrichers; `None` when `config` declares neither.
-    pub fn start(config: &CascadeConfig, stores: &Stores) -> Result<Option<Self>, WindowError> {
+    /// Item fields are read through `items`, the engine's item cache (which catalogue writes
+    /// invalidate).
+    pub fn start(
+        config: &CascadeConfig,
+        stores: &Stores,
+        items: Arc<ItemCache>,
+    ) -> Result<Option<Self>, WindowError> {
         let confs = &config.window_feature_confs;
         if confs.is_empty() && config.enricher_confs.is_empty() {
             return Ok(None);
         }
         let store = open_feature_store(&config.feature_store_conf, &config.storage_conf.data_dir)?;
-        let fields = Arc::new(ItemCache::new(
-            stores.items.clone(),
-            config.engine_conf.item_cache_size,
-        ));
         let windows = if confs.is_empty() {
             None
         } else {
-            Some(start_windows(config, stores, &store, &fields)?)
+            Some(start_windows(config, stores, &store, &items)?)
         };
         let context = EnrichContext {
             store: store.clone(),
-            items: fields.clone(),
+            items,
         };
         let enrichers = start_enrichers(config, stores, &context);
         Ok(Some(Self {
             confs: confs.clone(),
             enricher_confs: config.enricher_confs.clone(),
             store,
-            fields,
             windows,
             enrichers,
             nothing_pending: watch::Sender::new(u64::MAX),
@@ -139,11 +139,6 @@ impl LiveFeatures {
         self.enrichers
             .as_ref()
             .map_or(&[], |enrichers| enrichers.batchers.as_slice())
-    }
-
-    /// Forgets the cached fields of item `id` after a catalogue write.
-    pub fn item_written(&self, id: &str) {
-        self.fields.invalidate(id);
     }
 
     /// Whether the declared feature `name` (a window feature or an enricher's output) is
