@@ -4,6 +4,7 @@
 //! plain data; [`validate`] turns untrusted JSON into them with errors that name
 //! the record and the field.
 
+pub mod background;
 pub mod candidate;
 pub mod config;
 pub mod error;

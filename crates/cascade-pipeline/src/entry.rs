@@ -1,5 +1,6 @@
 //! A candidate in flight through a pipeline, with what the stages need to see of it.
 
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use cascade_core::expr::Value;
@@ -58,14 +59,17 @@ impl Entry {
             .map_or(Value::Null, |item| field_value(item, name))
     }
 
-    /// The item's value of a categorical field, as text (tags joined by `|`).
-    pub fn category(&self, field: &str) -> Option<String> {
+    /// A hash of the item's value of a categorical field (text, keyword, tags, a number), equal
+    /// for equal values: for comparing the categories of many entries without copying them.
+    pub fn category_key(&self, field: &str) -> Option<u64> {
+        let mut hasher = DefaultHasher::new();
         match self.item.as_ref()?.fields.get(field)? {
-            FieldValue::Text(s) | FieldValue::Keyword(s) => Some(s.clone()),
-            FieldValue::Tags(tags) => Some(tags.join("|")),
-            FieldValue::Numeric(x) => Some(x.to_string()),
-            FieldValue::Timestamp(t) => Some(t.to_string()),
+            FieldValue::Text(s) | FieldValue::Keyword(s) => s.hash(&mut hasher),
+            FieldValue::Tags(tags) => tags.hash(&mut hasher),
+            FieldValue::Numeric(x) => x.to_bits().hash(&mut hasher),
+            FieldValue::Timestamp(t) => t.hash(&mut hasher),
         }
+        Some(hasher.finish())
     }
 }
 

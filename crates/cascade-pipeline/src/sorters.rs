@@ -72,14 +72,17 @@ pub struct DiversityRuleSort {
 
 impl Sorter for DiversityRuleSort {
     fn sort(&self, _: &RequestContext, entries: Vec<Entry>) -> Vec<Entry> {
-        let mut waiting: VecDeque<(Option<String>, Entry)> = entries
-            .into_iter()
-            .map(|e| (e.category(&self.field), e))
+        // Categories compared by key and entries moved by position: the entries are placed
+        // once, at the end.
+        let mut waiting: VecDeque<(Option<u64>, usize)> = entries
+            .iter()
+            .enumerate()
+            .map(|(at, e)| (e.category_key(&self.field), at))
             .collect();
-        let mut placed: Vec<(Option<String>, Entry)> = Vec::with_capacity(waiting.len());
+        let mut placed: Vec<(Option<u64>, usize)> = Vec::with_capacity(waiting.len());
         while !waiting.is_empty() {
             let recent = &placed[placed.len().saturating_sub(self.window.saturating_sub(1))..];
-            let fits = |category: &Option<String>| {
+            let fits = |category: &Option<u64>| {
                 category.is_none()
                     || recent.iter().filter(|(c, _)| c == category).count() < self.max_per_window
             };
@@ -88,7 +91,11 @@ impl Sorter for DiversityRuleSort {
                 placed.push(next);
             }
         }
-        placed.into_iter().map(|(_, e)| e).collect()
+        let mut entries: Vec<Option<Entry>> = entries.into_iter().map(Some).collect();
+        placed
+            .into_iter()
+            .filter_map(|(_, at)| entries[at].take())
+            .collect()
     }
 }
 
@@ -115,7 +122,7 @@ pub struct MmrSort {
 impl MmrSort {
     fn similarity(&self, a: &Entry, b: &Entry) -> f64 {
         match &self.similarity {
-            Similarity::Field(field) => match (a.category(field), b.category(field)) {
+            Similarity::Field(field) => match (a.category_key(field), b.category_key(field)) {
                 (Some(x), Some(y)) if x == y => 1.0,
                 _ => 0.0,
             },

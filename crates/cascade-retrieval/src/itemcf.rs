@@ -267,11 +267,17 @@ impl ItemCfIndex {
     /// by `1 / (1 + rank)` of the history item it came from (rank 0 is the most recent),
     /// summed; the user's own kept items are left out.
     fn recommend(&self, uid: &str, limit: usize, measure: Similarity) -> Vec<(String, f64)> {
-        let counts = self.counts.read();
-        let Some(history) = counts.histories.get(uid) else {
-            return Vec::new();
+        // The counts' lock is held only to copy the history and, at the end, to name the
+        // results: the stream thread takes it for writing on every event, and readers that
+        // held it for a whole recall made that writer, and the readers queued behind it, wait.
+        let history: Vec<u32> = match self.counts.read().histories.get(uid) {
+            Some(history) => history.iter().copied().collect(),
+            None => return Vec::new(),
         };
-        let mut scores: FastMap<u32, f64> = FastMap::default();
+        let mut scores: FastMap<u32, f64> = FastMap::with_capacity_and_hasher(
+            history.len() * self.config.neighbours_per_item,
+            Default::default(),
+        );
         let mut add = |rank: usize, neighbours: &[(u32, f32)]| {
             let weight = 1.0 / (1.0 + rank as f64);
             for &(other, similarity) in neighbours {
@@ -288,6 +294,7 @@ impl ItemCfIndex {
                 add(rank, lists.get(item).map_or(&[], Vec::as_slice));
             }
         } else {
+            let counts = self.counts.read();
             for (rank, &item) in history.iter().enumerate() {
                 add(
                     rank,
@@ -295,11 +302,12 @@ impl ItemCfIndex {
                 );
             }
         }
-        for item in history {
+        for item in &history {
             scores.remove(item);
         }
-        top_k(scores, limit)
-            .into_iter()
+        let best = top_k(scores, limit);
+        let counts = self.counts.read();
+        best.into_iter()
             .map(|(item, score)| (counts.items.id(item).to_string(), score))
             .collect()
     }

@@ -2,7 +2,6 @@
 //! the catalogue's vectors, the user's vector taken from the embeddings of their recent items,
 //! and item-to-item neighbours for "similar items".
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -76,6 +75,24 @@ impl ItemVectors {
         self.index.read().search_filtered(query, k, ef, allow)
     }
 
+    /// The `k` items closest to `query` other than those of `exclude`: one unfiltered search
+    /// for `k` more results than `exclude` holds, with the excluded ones dropped afterwards.
+    /// Cheaper than [`ItemVectors::nearest`] with a predicate, which looks up the id of every
+    /// node the search visits.
+    pub fn nearest_excluding(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        exclude: &[&str],
+    ) -> Result<Vec<AnnHit>, AnnError> {
+        let wanted = k + exclude.len();
+        let mut hits = self.index.read().search(query, wanted, ef.max(wanted))?;
+        hits.retain(|hit| !exclude.contains(&hit.item_id.as_str()));
+        hits.truncate(k);
+        Ok(hits)
+    }
+
     /// A profile of a user from their recent items (most recent first): the mean of the items'
     /// vectors, weighted 1/(1+rank); `None` when none of them is indexed.
     pub fn profile(&self, recent: &[String]) -> Option<Vec<f32>> {
@@ -134,7 +151,7 @@ impl ItemVectors {
     /// The `k` items most similar to `item` (never `item` itself); empty when it has no vector.
     pub fn similar(&self, item: &Item, k: usize, ef: usize) -> Result<Vec<AnnHit>, AnnError> {
         match item.embeddings.get(&self.embedding) {
-            Some(vector) => self.nearest(vector, k, ef, |id| id != item.id),
+            Some(vector) => self.nearest_excluding(vector, k, ef, &[&item.id]),
             None => Ok(Vec::new()),
         }
     }
@@ -201,10 +218,10 @@ impl RecallSource for VectorRecall {
         let Some(query) = self.vectors.profile(&recent) else {
             return Vec::new();
         };
-        let seen: HashSet<&str, ahash::RandomState> = recent.iter().map(String::as_str).collect();
+        let seen: Vec<&str> = recent.iter().map(String::as_str).collect();
         match self
             .vectors
-            .nearest(&query, limit, self.ef.max(limit), |id| !seen.contains(id))
+            .nearest_excluding(&query, limit, self.ef.max(limit), &seen)
         {
             Ok(hits) => hits
                 .into_iter()

@@ -397,8 +397,9 @@ fn open_text_index(
         .map_err(|e| AppError::Index(format!("text index: {e}")))
 }
 
-/// Runs `job` on `target` every `seconds` (0: never) on a background thread named `name`,
-/// which ends with the target.
+/// Runs `job` on `target` every `seconds` (0: never) on a background thread named `name`
+/// (below the request threads' priority: [`cascade_core::background`]), which ends with the
+/// target.
 fn every<T: Send + Sync + 'static>(
     seconds: u64,
     name: &str,
@@ -409,17 +410,15 @@ fn every<T: Send + Sync + 'static>(
         return;
     }
     let target = Arc::downgrade(target);
-    let spawned = std::thread::Builder::new()
-        .name(name.into())
-        .spawn(move || {
-            loop {
-                std::thread::sleep(Duration::from_secs(seconds));
-                let Some(target) = target.upgrade() else {
-                    return;
-                };
-                job(&target);
-            }
-        });
+    let spawned = cascade_core::background::spawn(name, move || {
+        loop {
+            std::thread::sleep(Duration::from_secs(seconds));
+            let Some(target) = target.upgrade() else {
+                return;
+            };
+            job(&target);
+        }
+    });
     if let Err(error) = spawned {
         tracing::error!(%error, name, "cannot start a background thread");
     }

@@ -25,9 +25,7 @@ pub fn start(app: &Arc<App>) {
         return;
     };
     let app = Arc::downgrade(app);
-    let spawned = std::thread::Builder::new()
-        .name("cascade-embed".into())
-        .spawn(move || run(&app, &embedder));
+    let spawned = cascade_core::background::spawn("cascade-embed", move || run(&app, &embedder));
     if let Err(error) = spawned {
         tracing::error!(%error, "cannot start the embedding backfill");
     }

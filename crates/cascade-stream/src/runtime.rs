@@ -79,11 +79,10 @@ impl Drop for StreamRuntime {
     }
 }
 
+/// The runtime's threads run at background priority: applying events to the indexes must not
+/// take the CPU from requests (an event is durable, and acknowledged, before it is applied).
 fn spawn(name: &str, run: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
-    std::thread::Builder::new()
-        .name(name.into())
-        .spawn(run)
-        .expect("spawning a stream runtime thread")
+    cascade_core::background::spawn(name, run).expect("spawning a stream runtime thread")
 }
 
 /// Reads the log from `from` in batches as it becomes durable, until stopped or until the

@@ -153,14 +153,14 @@ impl Row<'_> {
                 Some(item) => share(
                     text::tokens(item, field)
                         .iter()
-                        .map(|word| f64::from(user.token_count(field, word)))
+                        .map(|&word| f64::from(user.token_count(field, word)))
                         .sum(),
                 ),
                 None => nan,
             },
             Feature::SeriesCount(field) => match self.item {
                 Some(item) => text::series(item, field)
-                    .map_or(0.0, |(name, _)| f64::from(user.series_count(field, &name))),
+                    .map_or(0.0, |(name, _)| f64::from(user.series_count(field, name))),
                 None => nan,
             },
             Feature::SeriesNumber(field) => self
@@ -193,7 +193,7 @@ impl Row<'_> {
         match self.item {
             Some(item) => text::keyword_values(item, field)
                 .iter()
-                .map(|value| self.user.keyword_count(field, value))
+                .map(|&value| self.user.keyword_count(field, value))
                 .max()
                 .map_or(0.0, f64::from),
             None => f64::NAN,

@@ -5,7 +5,10 @@ use std::collections::HashMap;
 use cascade_core::{FieldValue, Item};
 
 use super::embedding::MeanVector;
-use super::text;
+use super::text::{self, TextKey};
+
+/// How often each value of one field occurs in a history, by the value's [`TextKey`].
+type Counts = HashMap<TextKey, u32, ahash::RandomState>;
 
 /// A summary of one user's history, built from the items they interacted with: how active
 /// they are, which values of each keyword field (authors) and which words and series of each
@@ -15,11 +18,11 @@ use super::text;
 pub struct UserProfile {
     activity: usize,
     /// field → value → history items with that value
-    keywords: HashMap<String, HashMap<String, u32>>,
+    keywords: HashMap<String, Counts>,
     /// field → word → history items whose field holds that word
-    tokens: HashMap<String, HashMap<String, u32>>,
+    tokens: HashMap<String, Counts>,
     /// field → series → history items of that series
-    series: HashMap<String, HashMap<String, u32>>,
+    series: HashMap<String, Counts>,
     /// field → (sum, sum of ln(1 + max(x, 0)), count)
     numeric: HashMap<String, (f64, f64, u32)>,
     /// embedding → the mean of the history items' unit-length vectors
@@ -53,36 +56,28 @@ impl UserProfile {
 
     fn add(&mut self, item: &Item) {
         for (embedding, vector) in &item.embeddings {
-            self.embeddings
-                .entry(embedding.clone())
-                .or_default()
-                .add(vector);
+            slot(&mut self.embeddings, embedding).add(vector);
         }
         for (field, value) in &item.fields {
             match value {
                 FieldValue::Keyword(_) | FieldValue::Tags(_) => {
-                    let counts = self.keywords.entry(field.clone()).or_default();
+                    let counts = slot(&mut self.keywords, field);
                     for value in text::keyword_values(item, field) {
                         *counts.entry(value).or_default() += 1;
                     }
                 }
                 FieldValue::Text(_) => {
-                    let counts = self.tokens.entry(field.clone()).or_default();
+                    let counts = slot(&mut self.tokens, field);
                     for word in text::tokens(item, field) {
                         *counts.entry(word).or_default() += 1;
                     }
                     if let Some((name, _)) = text::series(item, field) {
-                        *self
-                            .series
-                            .entry(field.clone())
-                            .or_default()
-                            .entry(name)
-                            .or_default() += 1;
+                        *slot(&mut self.series, field).entry(name).or_default() += 1;
                     }
                 }
                 FieldValue::Numeric(_) | FieldValue::Timestamp(_) => {
                     if let Some(x) = text::numeric(item, field) {
-                        let entry = self.numeric.entry(field.clone()).or_default();
+                        let entry = slot(&mut self.numeric, field);
                         entry.0 += x;
                         entry.1 += x.max(0.0).ln_1p();
                         entry.2 += 1;
@@ -97,18 +92,19 @@ impl UserProfile {
         self.activity
     }
 
-    /// How many history items have `value` in keyword field `field`.
-    pub fn keyword_count(&self, field: &str, value: &str) -> u32 {
+    /// How many history items have the value of key `value` in keyword field `field`.
+    pub fn keyword_count(&self, field: &str, value: TextKey) -> u32 {
         count(&self.keywords, field, value)
     }
 
-    /// How many history items have `word` in text field `field`.
-    pub fn token_count(&self, field: &str, word: &str) -> u32 {
+    /// How many history items have the word of key `word` in text field `field`.
+    pub fn token_count(&self, field: &str, word: TextKey) -> u32 {
         count(&self.tokens, field, word)
     }
 
-    /// How many history items belong to `series` (named in text field `field`).
-    pub fn series_count(&self, field: &str, series: &str) -> u32 {
+    /// How many history items belong to the series of key `series` (named in text field
+    /// `field`).
+    pub fn series_count(&self, field: &str, series: TextKey) -> u32 {
         count(&self.series, field, series)
     }
 
@@ -136,10 +132,19 @@ impl UserProfile {
     }
 }
 
-fn count(table: &HashMap<String, HashMap<String, u32>>, field: &str, key: &str) -> u32 {
+/// The entry of `field`, added empty when missing; the name is copied only then (a profile
+/// adds every field of up to hundreds of history items per request).
+fn slot<'a, V: Default>(table: &'a mut HashMap<String, V>, field: &str) -> &'a mut V {
+    if !table.contains_key(field) {
+        table.insert(field.to_string(), V::default());
+    }
+    table.get_mut(field).expect("inserted above")
+}
+
+fn count(table: &HashMap<String, Counts>, field: &str, key: TextKey) -> u32 {
     table
         .get(field)
-        .and_then(|counts| counts.get(key))
+        .and_then(|counts| counts.get(&key))
         .copied()
         .unwrap_or(0)
 }
@@ -172,11 +177,12 @@ mod tests {
         let c = book("Emma", "Jane Austen", 1815.0);
         let profile = UserProfile::from_history([Some(&a), Some(&b), Some(&c), None]);
         assert_eq!(profile.activity(), 4, "unknown items count as activity");
-        assert_eq!(profile.keyword_count("authors", "frank herbert"), 2);
-        assert_eq!(profile.keyword_count("authors", "nobody"), 0);
-        assert_eq!(profile.token_count("title", "dune"), 2);
-        assert_eq!(profile.token_count("title", "messiah"), 1);
-        assert_eq!(profile.series_count("title", "dune chronicles"), 2);
+        let key = text::key;
+        assert_eq!(profile.keyword_count("authors", key("frank herbert")), 2);
+        assert_eq!(profile.keyword_count("authors", key("nobody")), 0);
+        assert_eq!(profile.token_count("title", key("dune")), 2);
+        assert_eq!(profile.token_count("title", key("messiah")), 1);
+        assert_eq!(profile.series_count("title", key("dune chronicles")), 2);
         assert_eq!(profile.mean("year"), Some((1965.0 + 1969.0 + 1815.0) / 3.0));
         assert!((profile.log_mean("year").unwrap() - 1965f64.ln_1p()).abs() < 0.1);
         assert_eq!(profile.mean("missing"), None);

@@ -1,56 +1,97 @@
 //! How item text and keyword fields are cut into the values that text-match features compare.
+//!
+//! A value is compared by its [`TextKey`], a hash of its lower-cased text, so that neither a
+//! user's profile nor a candidate's features allocate a string per word: a request reads the
+//! titles and keywords of hundreds of candidates and of the user's whole history.
 
 use cascade_core::{FieldValue, Item};
 
+/// A text value (a keyword value, a title word, a series name) as the features compare it: the
+/// 64-bit FNV-1a hash of its lower-cased UTF-8 text. Two values with the same lower-cased text
+/// have the same key; with tens of thousands of distinct values a collision is a one in
+/// billions chance.
+pub type TextKey = u64;
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+const fn fnv_bytes(mut hash: u64, bytes: &[u8]) -> u64 {
+    let mut i = 0;
+    while i < bytes.len() {
+        hash ^= bytes[i] as u64;
+        hash = hash.wrapping_mul(FNV_PRIME);
+        i += 1;
+    }
+    hash
+}
+
+/// The key of `text` as it reads lower-cased.
+pub fn key(text: &str) -> TextKey {
+    let mut hash = FNV_OFFSET;
+    let mut buffer = [0u8; 4];
+    for c in text.chars().flat_map(char::to_lowercase) {
+        hash = fnv_bytes(hash, c.encode_utf8(&mut buffer).as_bytes());
+    }
+    hash
+}
+
 /// Words too common in titles to say anything about a reader.
-const STOPWORDS: &[&str] = &[
+const STOPWORDS: [&str; 24] = [
     "the", "and", "for", "with", "from", "into", "of", "a", "an", "in", "on", "to", "at", "by",
     "or", "is", "vol", "volume", "book", "books", "novel", "edition", "part", "series",
 ];
 
+/// The keys of [`STOPWORDS`] (all lower-case ASCII, so their key is the hash of their bytes).
+const STOPWORD_KEYS: [TextKey; STOPWORDS.len()] = {
+    let mut keys = [0; STOPWORDS.len()];
+    let mut i = 0;
+    while i < STOPWORDS.len() {
+        keys[i] = fnv_bytes(FNV_OFFSET, STOPWORDS[i].as_bytes());
+        i += 1;
+    }
+    keys
+};
+
+/// Sorted and without repeats.
+fn distinct(mut keys: Vec<TextKey>) -> Vec<TextKey> {
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
 /// The distinct values of a keyword or tags field: a keyword holds a comma-separated list
-/// (goodbooks' `authors`), tags hold one value each; lower-cased and trimmed.
-pub fn keyword_values(item: &Item, field: &str) -> Vec<String> {
-    let mut values: Vec<String> = match item.fields.get(field) {
-        Some(FieldValue::Keyword(text) | FieldValue::Text(text)) => text
-            .split(',')
-            .map(|value| value.trim().to_lowercase())
-            .filter(|value| !value.is_empty())
-            .collect(),
-        Some(FieldValue::Tags(tags)) => tags
-            .iter()
-            .map(|value| value.trim().to_lowercase())
-            .filter(|value| !value.is_empty())
-            .collect(),
+/// (goodbooks' `authors`), tags hold one value each; compared lower-cased and trimmed.
+pub fn keyword_values(item: &Item, field: &str) -> Vec<TextKey> {
+    let trimmed_key = |value: &str| Some(value.trim()).filter(|v| !v.is_empty()).map(key);
+    distinct(match item.fields.get(field) {
+        Some(FieldValue::Keyword(text) | FieldValue::Text(text)) => {
+            text.split(',').filter_map(trimmed_key).collect()
+        }
+        Some(FieldValue::Tags(tags)) => tags.iter().filter_map(|t| trimmed_key(t)).collect(),
         _ => Vec::new(),
-    };
-    values.sort_unstable();
-    values.dedup();
-    values
+    })
 }
 
 /// The distinct words of a text field: lower-cased alphanumeric runs of at least 3 characters
-/// that are neither numbers nor stopwords, sorted.
-pub fn tokens(item: &Item, field: &str) -> Vec<String> {
+/// that are neither numbers nor stopwords.
+pub fn tokens(item: &Item, field: &str) -> Vec<TextKey> {
     let text = match item.fields.get(field) {
         Some(FieldValue::Text(text) | FieldValue::Keyword(text)) => text,
         _ => return Vec::new(),
     };
-    let mut words: Vec<String> = text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|word| word.chars().count() >= 3 && !word.chars().all(|c| c.is_numeric()))
-        .map(str::to_lowercase)
-        .filter(|word| !STOPWORDS.contains(&word.as_str()))
-        .collect();
-    words.sort_unstable();
-    words.dedup();
-    words
+    distinct(
+        text.split(|c: char| !c.is_alphanumeric())
+            .filter(|word| word.chars().count() >= 3 && !word.chars().all(char::is_numeric))
+            .map(key)
+            .filter(|word| !STOPWORD_KEYS.contains(word))
+            .collect(),
+    )
 }
 
 /// The series a title names in its last parentheses, `Title (Series Name, #3)`, as
-/// (lower-cased series name, number); the number is NaN when it does not parse (`#1-3` reads
-/// as 1).
-pub fn series(item: &Item, field: &str) -> Option<(String, f64)> {
+/// (the key of the series name, number); the number is NaN when it does not parse (`#1-3`
+/// reads as 1).
+pub fn series(item: &Item, field: &str) -> Option<(TextKey, f64)> {
     let text = match item.fields.get(field) {
         Some(FieldValue::Text(text) | FieldValue::Keyword(text)) => text,
         _ => return None,
@@ -60,16 +101,15 @@ pub fn series(item: &Item, field: &str) -> Option<(String, f64)> {
         .strip_suffix(')')
         .unwrap_or(&text[open + 1..]);
     let (name, number) = inner.rsplit_once('#')?;
-    let name = name.trim().trim_end_matches(',').trim().to_lowercase();
+    let name = name.trim().trim_end_matches(',').trim();
     if name.is_empty() {
         return None;
     }
-    let digits: String = number
-        .trim()
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '.')
-        .collect();
-    Some((name, digits.parse().unwrap_or(f64::NAN)))
+    let number = number.trim();
+    let digits = number
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .map_or(number, |end| &number[..end]);
+    Some((key(name), digits.parse().unwrap_or(f64::NAN)))
 }
 
 /// A numeric or timestamp field as a number.
@@ -98,6 +138,22 @@ mod tests {
         }
     }
 
+    fn keys(values: &[&str]) -> Vec<TextKey> {
+        distinct(values.iter().map(|v| key(v)).collect())
+    }
+
+    #[test]
+    fn a_key_ignores_case_and_tells_values_apart() {
+        assert_eq!(key("GrandPré"), key("grandpré"));
+        assert_eq!(
+            key("the"),
+            STOPWORD_KEYS[0],
+            "the const keys hash the same way"
+        );
+        assert_ne!(key("dune"), key("emma"));
+        assert_ne!(key("ab"), key("ba"));
+    }
+
     #[test]
     fn cuts_authors_titles_and_series() {
         let item = book(
@@ -106,20 +162,32 @@ mod tests {
         );
         assert_eq!(
             keyword_values(&item, "authors"),
-            ["j.k. rowling", "mary grandpré"]
+            keys(&["j.k. rowling", "mary grandpré"])
         );
         assert_eq!(
             tokens(&item, "title"),
-            ["harry", "potter", "sorcerer", "stone"]
+            keys(&["harry", "potter", "sorcerer", "stone"])
         );
-        assert_eq!(series(&item, "title"), Some(("harry potter".into(), 1.0)));
+        assert_eq!(series(&item, "title"), Some((key("harry potter"), 1.0)));
         assert_eq!(numeric(&item, "year"), Some(1997.0));
         assert_eq!(numeric(&item, "title"), None);
         let plain = book("1984", "George Orwell");
         assert!(tokens(&plain, "title").is_empty(), "numbers are not words");
         assert_eq!(series(&plain, "title"), None);
         let omnibus = book("The Trilogy (Foo Saga, #1-3)", "X");
-        assert_eq!(series(&omnibus, "title"), Some(("foo saga".into(), 1.0)));
+        assert_eq!(series(&omnibus, "title"), Some((key("foo saga"), 1.0)));
+        let unnumbered = book("Tales (Foo Saga, #x)", "X");
+        assert!(series(&unnumbered, "title").unwrap().1.is_nan());
         assert!(keyword_values(&omnibus, "missing").is_empty());
+        let tagged = Item {
+            id: "t".into(),
+            fields: [(
+                "tags".to_string(),
+                FieldValue::Tags(vec!["Space ".into(), "space".into(), " ".into()]),
+            )]
+            .into(),
+            embeddings: Default::default(),
+        };
+        assert_eq!(keyword_values(&tagged, "tags"), keys(&["space"]));
     }
 }

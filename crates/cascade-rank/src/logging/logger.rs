@@ -154,13 +154,13 @@ impl FeatureLogger {
         let (sender, receiver) = mpsc::sync_channel(queue_capacity.max(1));
         let counters = Arc::new(Counters::default());
         let thread_counters = counters.clone();
-        let writer = std::thread::Builder::new()
-            .name("cascade-feature-log".into())
-            .spawn(move || write_records(receiver, sink, flush_every, &thread_counters))
-            .map_err(|e| FeatureLogError::Io {
-                path: "the feature log writer thread".into(),
-                source: e,
-            })?;
+        let writer = cascade_core::background::spawn("cascade-feature-log", move || {
+            write_records(receiver, sink, flush_every, &thread_counters)
+        })
+        .map_err(|e| FeatureLogError::Io {
+            path: "the feature log writer thread".into(),
+            source: e,
+        })?;
         Ok(Self {
             set,
             sample_rate,

@@ -128,9 +128,9 @@ impl MicroBatcher {
         for (i, model) in models.into_iter().enumerate() {
             let (requests, model_requests) = mpsc::channel();
             let (model_results, results) = mpsc::channel();
-            std::thread::Builder::new()
-                .name(format!("enrich-model-{i}"))
-                .spawn(move || run_model(model, model_requests, model_results))?;
+            cascade_core::background::spawn(&format!("enrich-model-{i}"), move || {
+                run_model(model, model_requests, model_results)
+            })?;
             let queue = Arc::new(BatchQueue::new(conf.batch_size.max(1) * QUEUE_BATCHES));
             batcher.queues.push(queue.clone());
             let worker = Worker {
@@ -145,9 +145,10 @@ impl MicroBatcher {
                 timeout: Duration::from_millis(conf.timeout_ms.max(1)),
                 default: conf.default.map(FeatureValue::Number),
             };
-            let thread = std::thread::Builder::new()
-                .name(format!("enrich-worker-{i}"))
-                .spawn(move || worker.run())?;
+            let thread =
+                cascade_core::background::spawn(&format!("enrich-worker-{i}"), move || {
+                    worker.run()
+                })?;
             batcher.threads.push(thread);
         }
         Ok(batcher)

@@ -185,9 +185,9 @@ impl WindowObserver {
         });
         let writer = {
             let shared = shared.clone();
-            std::thread::Builder::new()
-                .name("cascade-window-writer".into())
-                .spawn(move || shared.write_while_running())
+            cascade_core::background::spawn("cascade-window-writer", move || {
+                shared.write_while_running()
+            })
         };
         let writer = writer
             .inspect_err(|error| {
@@ -362,9 +362,9 @@ impl Shared {
         if let Some(done) = background.take() {
             let _ = done.join();
         }
-        let started = std::thread::Builder::new()
-            .name("cascade-window-checkpoint".into())
-            .spawn(move || shared.save_reporting(snapshot));
+        let started = cascade_core::background::spawn("cascade-window-checkpoint", move || {
+            shared.save_reporting(snapshot)
+        });
         match started {
             Ok(saving) => *background = Some(saving),
             Err(error) => tracing::error!(%error, "cannot start a window checkpoint thread"),
