@@ -61,7 +61,10 @@ fn an_exact_match_comes_back_first() {
     for metric in [AnnMetric::Cosine, AnnMetric::InnerProduct] {
         let (index, vectors) = index(1000, metric);
         for i in [0, 17, 503, 999] {
-            let hits = index.search(&vectors[i], 5, 64).unwrap();
+            // `ef` as large as the index: the graph, built on several threads, differs from
+            // run to run, and at `ef` 64 one node in a thousand was once not reached (how much
+            // a smaller `ef` finds is the recall test's subject, not this one's).
+            let hits = index.search(&vectors[i], 5, 1000).unwrap();
             assert_eq!(hits.len(), 5);
             if metric == AnnMetric::Cosine {
                 assert_eq!(hits[0].item_id, format!("i{i}"), "{metric:?}");
