@@ -267,9 +267,11 @@ impl ItemCfIndex {
     /// by `1 / (1 + rank)` of the history item it came from (rank 0 is the most recent),
     /// summed; the user's own kept items are left out.
     fn recommend(&self, uid: &str, limit: usize, measure: Similarity) -> Vec<(String, f64)> {
-        // The counts' lock is held only to copy the history and, at the end, to name the
-        // results: the stream thread takes it for writing on every event, and readers that
-        // held it for a whole recall made that writer, and the readers queued behind it, wait.
+        // With stored neighbour lists (the refreshed cosine lists, swing) the counts' lock is
+        // held only to copy the history and, at the end, to name the results: the stream
+        // thread takes it for writing on every event, and readers that held it for a whole
+        // recall made that writer, and the readers queued behind it, wait. Without them
+        // (`NeighbourRefreshSeconds` 0) the neighbours are computed from the counts, under it.
         let history: Vec<u32> = match self.counts.read().histories.get(uid) {
             Some(history) => history.iter().copied().collect(),
             None => return Vec::new(),

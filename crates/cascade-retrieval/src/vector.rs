@@ -87,7 +87,7 @@ impl ItemVectors {
         exclude: &[&str],
     ) -> Result<Vec<AnnHit>, AnnError> {
         let wanted = k + exclude.len();
-        let mut hits = self.index.read().search(query, wanted, ef.max(wanted))?;
+        let mut hits = self.index.read().search(query, wanted, ef)?;
         hits.retain(|hit| !exclude.contains(&hit.item_id.as_str()));
         hits.truncate(k);
         Ok(hits)
