@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use cascade_core::config::{CascadeConfig, ConfigIssue};
 use cascade_core::expr::Expr;
 use cascade_core::{Candidate, Item, RequestContext};
+use cascade_rank::features::RankItem;
 use cascade_store::ItemStore;
 use moka::sync::Cache;
 use tokio::task::JoinSet;
@@ -54,7 +55,7 @@ impl Shared {
     }
 
     /// The item, from the cache or the store.
-    pub fn item(&self, id: &str) -> Option<Arc<Item>> {
+    pub fn item(&self, id: &str) -> Option<Arc<RankItem>> {
         self.items.get(id)
     }
 
@@ -139,7 +140,7 @@ impl Engine {
     }
 
     /// The item, from the cache or the store.
-    pub fn item(&self, id: &str) -> Option<Arc<Item>> {
+    pub fn item(&self, id: &str) -> Option<Arc<RankItem>> {
         self.shared.item(id)
     }
 

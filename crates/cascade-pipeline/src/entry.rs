@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use cascade_core::expr::Value;
 use cascade_core::{Candidate, FieldValue, Item};
+use cascade_rank::features::RankItem;
 
 /// An item field as an expression value: numbers and timestamps as numbers, text and
 /// keywords as strings, anything else (tags, absent) as null.
@@ -26,7 +27,7 @@ pub struct Entry {
     /// The pipeline that produced it.
     pub pipeline: Arc<str>,
     /// The item, when it is in the catalogue.
-    pub item: Option<Arc<Item>>,
+    pub item: Option<Arc<RankItem>>,
     /// The score after each stage that scored it, when the request asked for a trace.
     pub stage_scores: Option<Vec<(String, f64)>>,
 }
@@ -84,14 +85,14 @@ pub(crate) fn test_entry(
     Entry {
         candidate: Candidate::new(id.to_string(), score, "test".into()),
         pipeline: Arc::from(pipeline),
-        item: Some(Arc::new(Item {
+        item: Some(Arc::new(RankItem::new(Item {
             id: id.to_string(),
             fields: fields
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.clone()))
                 .collect(),
             embeddings: Default::default(),
-        })),
+        }))),
         stage_scores: None,
     }
 }

@@ -1,6 +1,7 @@
 //! A bounded cache of catalogue items in front of the item store, read by every request (each
 //! recall candidate, each history item of the user profile) and by the stream thread (item
-//! fields of window features).
+//! fields of window features). Items are held as [`RankItem`]s, so the ranking features cut
+//! a cached item once ([`cascade_rank::features::ItemDigest`]), not once per request.
 //!
 //! Least-recently-used eviction ([`lru`]) in shards, each behind its own lock and hashed with
 //! ahash, so a hit costs a hash, an uncontended lock and a list update. (A moka cache here took
@@ -14,7 +15,8 @@
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
-use cascade_core::{FieldValue, Item};
+use cascade_core::FieldValue;
+use cascade_rank::features::RankItem;
 use cascade_store::ItemStore;
 use cascade_stream::windows::ItemFields;
 use lru::LruCache;
@@ -25,7 +27,7 @@ const SHARDS: usize = 16;
 
 /// One shard: its items (`None`: not in the catalogue) and its write generation.
 struct Shard {
-    items: LruCache<String, Option<Arc<Item>>, ahash::RandomState>,
+    items: LruCache<String, Option<Arc<RankItem>>, ahash::RandomState>,
     generation: u64,
 }
 
@@ -65,18 +67,23 @@ impl ItemCache {
 
     /// The item, from the cache or else the store (`None`: not in the catalogue, or the store
     /// failed).
-    pub fn get(&self, id: &str) -> Option<Arc<Item>> {
+    pub fn get(&self, id: &str) -> Option<Arc<RankItem>> {
         let generation = match self.cached(id) {
             Ok(hit) => return hit,
             Err(generation) => generation,
         };
-        let read = self.store.get_item(id).ok().flatten().map(Arc::new);
+        let read = self
+            .store
+            .get_item(id)
+            .ok()
+            .flatten()
+            .map(|item| Arc::new(RankItem::new(item)));
         self.fill(id, generation, read.clone());
         read
     }
 
     /// The cached entry of `id`, or on a miss its shard's generation.
-    fn cached(&self, id: &str) -> Result<Option<Arc<Item>>, u64> {
+    fn cached(&self, id: &str) -> Result<Option<Arc<RankItem>>, u64> {
         let mut shard = self.shard(id).lock();
         match shard.items.get(id) {
             Some(hit) => Ok(hit.clone()),
@@ -85,7 +92,7 @@ impl ItemCache {
     }
 
     /// Caches what a miss at `generation` read, unless a write has landed since.
-    fn fill(&self, id: &str, generation: u64, read: Option<Arc<Item>>) {
+    fn fill(&self, id: &str, generation: u64, read: Option<Arc<RankItem>>) {
         let mut shard = self.shard(id).lock();
         if shard.generation == generation {
             shard.items.put(id.to_owned(), read);
@@ -118,6 +125,7 @@ impl ItemFields for ItemCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cascade_core::Item;
     use cascade_store::EmbeddedStore;
 
     fn item(id: &str, category: &str) -> Item {
@@ -197,7 +205,10 @@ mod tests {
         let Err(generation) = cache.cached("i1") else {
             panic!("nothing is cached yet")
         };
-        let read = store.get_item("i1").unwrap().map(Arc::new);
+        let read = store
+            .get_item("i1")
+            .unwrap()
+            .map(|item| Arc::new(RankItem::new(item)));
         store.upsert_items(&[item("i1", "new")]).unwrap();
         cache.invalidate("i1");
         cache.fill("i1", generation, read);

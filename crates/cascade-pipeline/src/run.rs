@@ -10,6 +10,7 @@ use std::time::Instant;
 use cascade_core::config::rec::{ColdStartRankConf, RankConf};
 use cascade_core::expr::Value;
 use cascade_core::{Candidate, Item, RequestContext};
+use cascade_rank::features::RankItem;
 use cascade_rank::scorer::{ScoreError, ScoringInput};
 use tokio::task::JoinSet;
 
@@ -182,12 +183,12 @@ impl<'a> RankStage<'a> {
 }
 
 /// The item as a model restricted to embedding features sees it: its id and embeddings.
-fn embeddings_only(item: &Item) -> Item {
-    Item {
+fn embeddings_only(item: &RankItem) -> RankItem {
+    RankItem::new(Item {
         id: item.id.clone(),
         fields: Default::default(),
         embeddings: item.embeddings.clone(),
-    }
+    })
 }
 
 fn cold_start_as_rank(cold: &ColdStartRankConf) -> RankConf {
@@ -318,7 +319,7 @@ fn score(
 ) -> Result<(), PipelineError> {
     let started = Instant::now();
     let conf = stage.conf;
-    let restricted: Option<Vec<Option<Item>>> = stage.embeddings_only.then(|| {
+    let restricted: Option<Vec<Option<RankItem>>> = stage.embeddings_only.then(|| {
         entries
             .iter()
             .map(|e| e.item.as_deref().map(embeddings_only))

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use cascade_core::{Candidate, FieldValue, Item, RequestContext};
 use cascade_infer::onnx::OnnxModel;
-use cascade_rank::features::{FeatureMatrix, FeatureSet, MemoryFeatureSource};
+use cascade_rank::features::{FeatureMatrix, FeatureSet, MemoryFeatureSource, RankItem};
 use cascade_rank::gbdt::{GbdtModel, GbdtScorer, LambdaMartConfig, RankingData, train_lambdamart};
 use cascade_rank::onnx::{OnnxScorer, model_rows};
 use cascade_rank::scorer::{Scorer, ScoringInput};
@@ -121,13 +121,15 @@ fn main() {
         .fold(0.0, f64::max);
     assert!(worst < 1e-9, "Rust and LightGBM scores differ by {worst}");
 
-    let items: Vec<Item> = (0..CANDIDATES)
-        .map(|i| Item {
-            id: format!("i{i}"),
-            fields: (0..FEATURES)
-                .map(|f| (format!("f{f}"), FieldValue::Numeric(batch.row(i)[f])))
-                .collect(),
-            embeddings: Default::default(),
+    let items: Vec<RankItem> = (0..CANDIDATES)
+        .map(|i| {
+            RankItem::new(Item {
+                id: format!("i{i}"),
+                fields: (0..FEATURES)
+                    .map(|f| (format!("f{f}"), FieldValue::Numeric(batch.row(i)[f])))
+                    .collect(),
+                embeddings: Default::default(),
+            })
         })
         .collect();
     let candidates: Vec<Candidate> = items

@@ -37,7 +37,7 @@ pub use check::{LeakageError, check_point_in_time};
 pub use replay::backfill;
 pub use rows::{QueryInfo, RowInfo, TrainingRows};
 
-use crate::features::FeatureSource;
+use crate::features::{FeatureSource, RankItem};
 
 /// The features a backfill computes by default: item popularity and metadata, the user's
 /// activity and the matches between the candidate and the user's history. No `recall_*`
@@ -98,10 +98,11 @@ impl std::fmt::Debug for BackfillConfig {
     }
 }
 
-/// The items a backfill draws negatives from and reads item features of, by id.
+/// The items a backfill draws negatives from and reads item features of, by id; each item is
+/// cut for the features once, however many events and rows read it ([`RankItem`]).
 #[derive(Debug, Clone, Default)]
 pub struct Catalogue {
-    items: Vec<Item>,
+    items: Vec<RankItem>,
     index: HashMap<String, usize>,
 }
 
@@ -111,12 +112,12 @@ impl Catalogue {
         let mut catalogue = Self::default();
         for item in items {
             match catalogue.index.get(&item.id) {
-                Some(&i) => catalogue.items[i] = item,
+                Some(&i) => catalogue.items[i] = RankItem::new(item),
                 None => {
                     catalogue
                         .index
                         .insert(item.id.clone(), catalogue.items.len());
-                    catalogue.items.push(item);
+                    catalogue.items.push(RankItem::new(item));
                 }
             }
         }
@@ -139,12 +140,12 @@ impl Catalogue {
     }
 
     /// The item at `index` (from [`Catalogue::index`]).
-    pub fn item(&self, index: usize) -> &Item {
+    pub fn item(&self, index: usize) -> &RankItem {
         &self.items[index]
     }
 
     /// The item `id`.
-    pub fn get(&self, id: &str) -> Option<&Item> {
+    pub fn get(&self, id: &str) -> Option<&RankItem> {
         self.index(id).map(|i| &self.items[i])
     }
 }

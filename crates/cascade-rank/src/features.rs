@@ -1,6 +1,9 @@
 //! Feature assembly: a declared [`FeatureSet`] turns (user, candidate, item, recall scores)
 //! into one row of numbers per candidate, the input of the ranking models.
 //!
+//! Items come as [`RankItem`]s: an item with its [`ItemDigest`], the values text and numeric
+//! features compare, cut once per item rather than once per request.
+//!
 //! A feature set is a list of names ([`Feature`] lists them); a model file carries the names
 //! it was trained on, and the scorer that loads it computes exactly those. The user side comes
 //! from a [`UserProfile`] (built from the user's history), item statistics, recall scores of
@@ -8,6 +11,7 @@
 //! [`FeatureSource`], context features from the request; online serving and offline training
 //! call the same [`FeatureSet::extract`].
 
+mod digest;
 mod embedding;
 mod extract;
 mod matrix;
@@ -17,6 +21,7 @@ mod spec;
 mod stored;
 pub mod text;
 
+pub use digest::{ItemDigest, RankItem};
 pub use matrix::FeatureMatrix;
 pub use profile::UserProfile;
 pub use source::{FeatureSource, ItemStats, MemoryFeatureSource, RATING_EVENT};
@@ -31,8 +36,8 @@ mod tests {
     use super::*;
     use crate::scorer::ScoringInput;
 
-    fn book(id: &str, title: &str, authors: &str, year: f64, ratings: f64) -> Item {
-        Item {
+    fn book(id: &str, title: &str, authors: &str, year: f64, ratings: f64) -> RankItem {
+        RankItem::new(Item {
             id: id.into(),
             fields: [
                 ("title".to_string(), FieldValue::Text(title.into())),
@@ -42,7 +47,7 @@ mod tests {
             ]
             .into(),
             embeddings: Default::default(),
-        }
+        })
     }
 
     fn candidate(id: &str, score: f64, source: &str) -> Candidate {
@@ -172,12 +177,12 @@ mod tests {
         vec![radians.cos(), radians.sin()]
     }
 
-    fn with_vector(id: &str, vector: Vec<f32>) -> Item {
-        Item {
+    fn with_vector(id: &str, vector: Vec<f32>) -> RankItem {
+        RankItem::new(Item {
             id: id.into(),
             fields: Default::default(),
             embeddings: [("v".to_string(), vector)].into(),
-        }
+        })
     }
 
     fn assert_row(got: &[f64], want: &[f64], names: &[&str]) {

@@ -11,9 +11,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use cascade_core::config::rec::AlgoConf;
-use cascade_core::{Candidate, FieldValue, Item, RequestContext};
+use cascade_core::{Candidate, FieldValue, RequestContext};
 
-use crate::features::FeatureSource;
+use crate::features::{FeatureSource, RankItem};
 use crate::gbdt::GbdtScorer;
 use crate::lr::LogisticScorer;
 use crate::onnx::OnnxScorer;
@@ -33,7 +33,7 @@ pub struct ScoringInput<'a> {
     /// The candidate (its `score` is the score so far).
     pub candidate: &'a Candidate,
     /// The item, when it is in the catalogue.
-    pub item: Option<&'a Item>,
+    pub item: Option<&'a RankItem>,
 }
 
 /// A model that scores candidates in batches.
@@ -199,6 +199,7 @@ fn loaded<S: Scorer + 'static, E: std::fmt::Display>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cascade_core::Item;
     use serde_json::json;
 
     fn conf(value: serde_json::Value) -> AlgoConf {
@@ -213,11 +214,11 @@ mod tests {
 
     #[test]
     fn linear_and_lookup_scores() {
-        let item = Item {
+        let item = RankItem::new(Item {
             id: "i".into(),
             fields: [("rating".to_string(), FieldValue::Numeric(4.0))].into(),
             embeddings: Default::default(),
-        };
+        });
         let candidate = Candidate::new("i".into(), 10.0, "r".into());
         let inputs = [
             ScoringInput {

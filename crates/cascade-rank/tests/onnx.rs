@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use cascade_core::{Candidate, FieldValue, Item, RequestContext};
 use cascade_rank::features::{
-    FeatureMatrix, FeatureSet, FeatureSource, ItemStats, MemoryFeatureSource, UserProfile,
+    FeatureMatrix, FeatureSet, FeatureSource, ItemStats, MemoryFeatureSource, RankItem, UserProfile,
 };
 use cascade_rank::gbdt::RankingData;
 use cascade_rank::onnx::{MISSING_VALUE, OnnxScorer, OnnxScorerError, model_rows};
@@ -29,8 +29,8 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn book(id: &str, title: &str, authors: &str, year: f64, rating: f64, ratings: f64) -> Item {
-    Item {
+fn book(id: &str, title: &str, authors: &str, year: f64, rating: f64, ratings: f64) -> RankItem {
+    RankItem::new(Item {
         id: id.into(),
         fields: [
             ("title".to_string(), FieldValue::Text(title.into())),
@@ -44,7 +44,7 @@ fn book(id: &str, title: &str, authors: &str, year: f64, rating: f64, ratings: f
         ]
         .into(),
         embeddings: Default::default(),
-    }
+    })
 }
 
 fn als(id: &str, score: f64) -> Candidate {

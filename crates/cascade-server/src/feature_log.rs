@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
+use cascade_core::RequestContext;
 use cascade_core::config::{CascadeConfig, ConfigError};
 use cascade_core::time::TimestampMs;
-use cascade_core::{Item, RequestContext};
 use cascade_pipeline::Outcome;
+use cascade_rank::features::RankItem;
 use cascade_rank::logging::{FeatureLogError, FeatureLogger};
 use cascade_rank::scorer::ScoringInput;
 
@@ -51,7 +52,7 @@ pub(crate) fn log_shown(
         return;
     }
     let engine = app.engine();
-    let items: Vec<Option<Arc<Item>>> = outcome
+    let items: Vec<Option<Arc<RankItem>>> = outcome
         .items
         .iter()
         .map(|candidate| engine.item(&candidate.item_id))

@@ -5,13 +5,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use cascade_core::time::TimestampMs;
-use cascade_core::{Candidate, Event, EventTypes, Item, RequestContext};
+use cascade_core::{Candidate, Event, EventTypes, RequestContext};
 use indicatif::ProgressBar;
 
 use super::Catalogue;
 use super::replay::BACKFILL_SOURCE;
 use super::rows::{QueryInfo, TrainingRows};
-use crate::features::{FeatureSource, ItemStats, RATING_EVENT, UserProfile};
+use crate::features::{FeatureSource, ItemStats, RATING_EVENT, RankItem, UserProfile};
 use crate::scorer::ScoringInput;
 
 /// A row whose features are not those of the events before its label time.
@@ -225,7 +225,7 @@ impl<'e> History<'e> {
             .iter()
             .map(|id| Candidate::new(id.to_string(), 0.0, BACKFILL_SOURCE.into()))
             .collect();
-        let items: Vec<Option<&Item>> = item_ids.iter().map(|id| catalogue.get(id)).collect();
+        let items: Vec<Option<&RankItem>> = item_ids.iter().map(|id| catalogue.get(id)).collect();
         let inputs: Vec<ScoringInput<'_>> = candidates
             .iter()
             .zip(items)

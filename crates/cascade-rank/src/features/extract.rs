@@ -1,13 +1,13 @@
 //! Computing a feature set's values for a batch of candidates.
 
-use cascade_core::{Item, RequestContext};
+use cascade_core::RequestContext;
 
+use super::digest::{ItemDigest, RankItem};
 use super::matrix::FeatureMatrix;
 use super::profile::UserProfile;
 use super::source::{FeatureSource, ItemStats};
 use super::spec::{Feature, FeatureSet};
 use super::stored::StoredValues;
-use super::text;
 use crate::scorer::ScoringInput;
 
 /// One recall source's scores over a batch, with each candidate's rank and the best score.
@@ -57,7 +57,7 @@ struct Row<'a> {
     user: &'a UserProfile,
     /// The input's position in the batch.
     index: usize,
-    item: Option<&'a Item>,
+    item: Option<&'a RankItem>,
     stats: ItemStats,
     stored: &'a StoredValues<'a>,
 }
@@ -129,6 +129,11 @@ fn recall_value(feature: &Feature, column: &RecallColumn, index: usize) -> f64 {
 }
 
 impl Row<'_> {
+    /// The item's digest (computed on the item's first use), when there is an item.
+    fn digest(&self) -> Option<&ItemDigest> {
+        self.item.map(RankItem::digest)
+    }
+
     fn value(&self, feature: &Feature) -> f64 {
         let user = self.user;
         let activity = user.activity() as f64;
@@ -139,7 +144,7 @@ impl Row<'_> {
                 f64::NAN
             }
         };
-        let numeric = |field: &str| self.item.and_then(|item| text::numeric(item, field));
+        let numeric = |field: &str| self.digest().and_then(|digest| digest.numeric(field));
         let nan = f64::NAN;
         match feature {
             Feature::ItemUsersLog => f64::from(self.stats.users).ln_1p(),
@@ -149,23 +154,25 @@ impl Row<'_> {
             Feature::UserActivity => activity,
             Feature::KeywordCount(field) => self.keyword_count(field),
             Feature::KeywordShare(field) => share(self.keyword_count(field)),
-            Feature::TokenOverlap(field) => match self.item {
-                Some(item) => share(
-                    text::tokens(item, field)
+            Feature::TokenOverlap(field) => match self.digest() {
+                Some(digest) => share(
+                    digest
+                        .tokens(field)
                         .iter()
                         .map(|&word| f64::from(user.token_count(field, word)))
                         .sum(),
                 ),
                 None => nan,
             },
-            Feature::SeriesCount(field) => match self.item {
-                Some(item) => text::series(item, field)
+            Feature::SeriesCount(field) => match self.digest() {
+                Some(digest) => digest
+                    .series(field)
                     .map_or(0.0, |(name, _)| f64::from(user.series_count(field, name))),
                 None => nan,
             },
             Feature::SeriesNumber(field) => self
-                .item
-                .and_then(|item| text::series(item, field))
+                .digest()
+                .and_then(|digest| digest.series(field))
                 .map_or(nan, |(_, number)| number),
             Feature::Gap(field) => match (numeric(field), user.mean(field)) {
                 (Some(x), Some(mean)) => x - mean,
@@ -190,8 +197,9 @@ impl Row<'_> {
     }
 
     fn keyword_count(&self, field: &str) -> f64 {
-        match self.item {
-            Some(item) => text::keyword_values(item, field)
+        match self.digest() {
+            Some(digest) => digest
+                .keyword_values(field)
                 .iter()
                 .map(|&value| self.user.keyword_count(field, value))
                 .max()

@@ -2,29 +2,32 @@
 
 use std::collections::HashMap;
 
-use cascade_core::{FieldValue, Item};
-
+use super::digest::{Kind, RankItem, field_key};
 use super::embedding::MeanVector;
-use super::text::{self, TextKey};
+use super::text::TextKey;
 
 /// How often each value of one field occurs in a history, by the value's [`TextKey`].
 type Counts = HashMap<TextKey, u32, ahash::RandomState>;
 
+/// A table by field, keyed by the field's name key (as an item digest files it).
+type ByField<V> = HashMap<u64, V, ahash::RandomState>;
+
 /// A summary of one user's history, built from the items they interacted with: how active
 /// they are, which values of each keyword field (authors) and which words and series of each
 /// text field (titles) recur, the mean of each numeric field and the mean direction of each
-/// item embedding. None of it depends on the order of the history.
+/// item embedding. None of it depends on the order of the history. It reads the items'
+/// digests, so a history item is not cut again for each request.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct UserProfile {
     activity: usize,
     /// field → value → history items with that value
-    keywords: HashMap<String, Counts>,
+    keywords: ByField<Counts>,
     /// field → word → history items whose field holds that word
-    tokens: HashMap<String, Counts>,
+    tokens: ByField<Counts>,
     /// field → series → history items of that series
-    series: HashMap<String, Counts>,
+    series: ByField<Counts>,
     /// field → (sum, sum of ln(1 + max(x, 0)), count)
-    numeric: HashMap<String, (f64, f64, u32)>,
+    numeric: ByField<(f64, f64, u32)>,
     /// embedding → the mean of the history items' unit-length vectors
     embeddings: HashMap<String, MeanVector>,
 }
@@ -32,13 +35,10 @@ pub struct UserProfile {
 impl UserProfile {
     /// The profile of a history, one entry per interacted item: the item when the catalogue
     /// has it, `None` when it does not (it still counts towards activity).
-    pub fn from_history<'a>(history: impl IntoIterator<Item = Option<&'a Item>>) -> Self {
+    pub fn from_history<'a>(history: impl IntoIterator<Item = Option<&'a RankItem>>) -> Self {
         let mut profile = Self::default();
         for item in history {
-            profile.activity += 1;
-            if let Some(item) = item {
-                profile.add(item);
-            }
+            profile.push(item);
         }
         profile
     }
@@ -47,37 +47,36 @@ impl UserProfile {
     /// when the catalogue has it, `None` when it does not. Replaying a history in order, one
     /// push per item, gives the profile `from_history` builds (offline backfill keeps one
     /// profile per user up to date this way).
-    pub fn push(&mut self, item: Option<&Item>) {
+    pub fn push(&mut self, item: Option<&RankItem>) {
         self.activity += 1;
         if let Some(item) = item {
             self.add(item);
         }
     }
 
-    fn add(&mut self, item: &Item) {
+    fn add(&mut self, item: &RankItem) {
         for (embedding, vector) in &item.embeddings {
-            slot(&mut self.embeddings, embedding).add(vector);
+            if !self.embeddings.contains_key(embedding) {
+                self.embeddings
+                    .insert(embedding.clone(), MeanVector::default());
+            }
+            self.embeddings
+                .get_mut(embedding)
+                .expect("inserted above")
+                .add(vector);
         }
-        for (field, value) in &item.fields {
-            match value {
-                FieldValue::Keyword(_) | FieldValue::Tags(_) => {
-                    let counts = slot(&mut self.keywords, field);
-                    for value in text::keyword_values(item, field) {
-                        *counts.entry(value).or_default() += 1;
+        for (field, keywords, tokens) in item.digest().fields() {
+            match field.kind {
+                Kind::Keywords => count_all(self.keywords.entry(field.name), keywords),
+                Kind::Text => {
+                    count_all(self.tokens.entry(field.name), tokens);
+                    if let Some((name, _)) = field.series {
+                        count_all(self.series.entry(field.name), &[name]);
                     }
                 }
-                FieldValue::Text(_) => {
-                    let counts = slot(&mut self.tokens, field);
-                    for word in text::tokens(item, field) {
-                        *counts.entry(word).or_default() += 1;
-                    }
-                    if let Some((name, _)) = text::series(item, field) {
-                        *slot(&mut self.series, field).entry(name).or_default() += 1;
-                    }
-                }
-                FieldValue::Numeric(_) | FieldValue::Timestamp(_) => {
-                    if let Some(x) = text::numeric(item, field) {
-                        let entry = slot(&mut self.numeric, field);
+                Kind::Number => {
+                    if let Some(x) = field.numeric {
+                        let entry = self.numeric.entry(field.name).or_default();
                         entry.0 += x;
                         entry.1 += x.max(0.0).ln_1p();
                         entry.2 += 1;
@@ -111,7 +110,7 @@ impl UserProfile {
     /// The mean of numeric field `field` over the history items that have it.
     pub fn mean(&self, field: &str) -> Option<f64> {
         self.numeric
-            .get(field)
+            .get(&field_key(field))
             .filter(|(_, _, n)| *n > 0)
             .map(|(sum, _, n)| sum / f64::from(*n))
     }
@@ -126,24 +125,23 @@ impl UserProfile {
     /// The mean of `ln(1 + x)` of numeric field `field` over the history items that have it.
     pub fn log_mean(&self, field: &str) -> Option<f64> {
         self.numeric
-            .get(field)
+            .get(&field_key(field))
             .filter(|(_, _, n)| *n > 0)
             .map(|(_, logs, n)| logs / f64::from(*n))
     }
 }
 
-/// The entry of `field`, added empty when missing; the name is copied only then (a profile
-/// adds every field of up to hundreds of history items per request).
-fn slot<'a, V: Default>(table: &'a mut HashMap<String, V>, field: &str) -> &'a mut V {
-    if !table.contains_key(field) {
-        table.insert(field.to_string(), V::default());
+/// Counts one more history item holding each of `keys` (distinct) in the field of `entry`.
+fn count_all(entry: std::collections::hash_map::Entry<'_, u64, Counts>, keys: &[TextKey]) {
+    let counts = entry.or_default();
+    for &key in keys {
+        *counts.entry(key).or_default() += 1;
     }
-    table.get_mut(field).expect("inserted above")
 }
 
-fn count(table: &HashMap<String, Counts>, field: &str, key: TextKey) -> u32 {
+fn count(table: &ByField<Counts>, field: &str, key: TextKey) -> u32 {
     table
-        .get(field)
+        .get(&field_key(field))
         .and_then(|counts| counts.get(&key))
         .copied()
         .unwrap_or(0)
@@ -151,10 +149,13 @@ fn count(table: &HashMap<String, Counts>, field: &str, key: TextKey) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use cascade_core::{FieldValue, Item};
 
-    fn book(title: &str, authors: &str, year: f64) -> Item {
-        Item {
+    use super::*;
+    use crate::features::text;
+
+    fn book(title: &str, authors: &str, year: f64) -> RankItem {
+        RankItem::new(Item {
             id: title.into(),
             fields: [
                 ("title".to_string(), FieldValue::Text(title.into())),
@@ -163,7 +164,7 @@ mod tests {
             ]
             .into(),
             embeddings: Default::default(),
-        }
+        })
     }
 
     #[test]
@@ -191,10 +192,12 @@ mod tests {
 
     #[test]
     fn the_embedding_profile_is_the_mean_direction_in_any_order() {
-        let vector = |id: &str, v: Vec<f32>| Item {
-            id: id.into(),
-            fields: Default::default(),
-            embeddings: [("v".to_string(), v)].into(),
+        let vector = |id: &str, v: Vec<f32>| {
+            RankItem::new(Item {
+                id: id.into(),
+                fields: Default::default(),
+                embeddings: [("v".to_string(), v)].into(),
+            })
         };
         let (a, b) = (vector("a", vec![2.0, 0.0]), vector("b", vec![0.0, 1.0]));
         let profile = UserProfile::from_history([Some(&a), None, Some(&b)]);

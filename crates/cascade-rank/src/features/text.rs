@@ -35,6 +35,11 @@ pub fn key(text: &str) -> TextKey {
     hash
 }
 
+/// The hash of `text`'s exact bytes, case kept (the key of a field name).
+pub fn exact_key(text: &str) -> u64 {
+    fnv_bytes(FNV_OFFSET, text.as_bytes())
+}
+
 /// Words too common in titles to say anything about a reader.
 const STOPWORDS: [&str; 24] = [
     "the", "and", "for", "with", "from", "into", "of", "a", "an", "in", "on", "to", "at", "by",

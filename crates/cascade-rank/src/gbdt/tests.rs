@@ -8,14 +8,14 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::*;
-use crate::features::{FeatureMatrix, FeatureSet, MemoryFeatureSource};
+use crate::features::{FeatureMatrix, FeatureSet, MemoryFeatureSource, RankItem};
 use crate::scorer::{Scorer, ScoringInput};
 
 const NAMES: [&str; 3] = ["item.noise", "item.signal", "item.other"];
 
 /// One query's candidates: `signal` decides relevance (> 0.7), the others are noise; some
 /// noise values are missing.
-fn query(rng: &mut StdRng, size: usize) -> Vec<Item> {
+fn query(rng: &mut StdRng, size: usize) -> Vec<RankItem> {
     (0..size)
         .map(|i| {
             let mut fields = vec![
@@ -25,11 +25,11 @@ fn query(rng: &mut StdRng, size: usize) -> Vec<Item> {
             if i % 7 != 0 {
                 fields.push(("noise".to_string(), FieldValue::Numeric(rng.random())));
             }
-            Item {
+            RankItem::new(Item {
                 id: format!("i{i}"),
                 fields: fields.into_iter().collect(),
                 embeddings: Default::default(),
-            }
+            })
         })
         .collect()
 }
@@ -41,14 +41,14 @@ fn signal(item: &Item) -> f64 {
     }
 }
 
-fn candidates(items: &[Item]) -> Vec<Candidate> {
+fn candidates(items: &[RankItem]) -> Vec<Candidate> {
     items
         .iter()
         .map(|item| Candidate::new(item.id.clone(), 0.0, "test".into()))
         .collect()
 }
 
-fn features(set: &FeatureSet, items: &[Item]) -> FeatureMatrix {
+fn features(set: &FeatureSet, items: &[RankItem]) -> FeatureMatrix {
     let candidates = candidates(items);
     let inputs: Vec<ScoringInput<'_>> = candidates
         .iter()

@@ -9,18 +9,18 @@ use cascade_core::{Candidate, Event, EventContext, FieldValue, Item, RequestCont
 
 use super::segment::RecordSink;
 use super::*;
-use crate::features::{FeatureSet, MemoryFeatureSource};
+use crate::features::{FeatureSet, MemoryFeatureSource, RankItem};
 use crate::scorer::ScoringInput;
 
 const NAMES: [&str; 2] = ["item.year", "recall_score.als"];
 const WINDOW: i64 = 10_000;
 
-fn book(id: &str, year: f64) -> Item {
-    Item {
+fn book(id: &str, year: f64) -> RankItem {
+    RankItem::new(Item {
         id: id.into(),
         fields: [("year".to_string(), FieldValue::Numeric(year))].into(),
         embeddings: Default::default(),
-    }
+    })
 }
 
 fn request(request_id: &str, uid: &str) -> RequestContext {
@@ -44,7 +44,7 @@ fn conf() -> FeatureLogConf {
 /// Logs `items` (id, year; an `als` score except for ids starting with `x`) as shown by one
 /// request at `at`.
 fn show(logger: &FeatureLogger, request_id: &str, at: i64, items: &[(&str, f64)]) -> LogOutcome {
-    let books: Vec<Item> = items.iter().map(|(id, year)| book(id, *year)).collect();
+    let books: Vec<RankItem> = items.iter().map(|(id, year)| book(id, *year)).collect();
     let candidates: Vec<Candidate> = items
         .iter()
         .enumerate()

@@ -8,7 +8,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::*;
-use crate::features::{FeatureMatrix, FeatureSet, MemoryFeatureSource};
+use crate::features::{FeatureMatrix, FeatureSet, MemoryFeatureSource, RankItem};
 use crate::gbdt::RankingData;
 use crate::model_file::DataSpan;
 use crate::scorer::{Scorer, ScoringInput};
@@ -17,7 +17,7 @@ const NAMES: [&str; 3] = ["item.noise", "item.signal", "item_log.scale"];
 
 /// Items whose `signal` (around 100, far from 0: standardisation matters) decides the label
 /// (above 100 is positive); `noise` is sometimes missing.
-fn items(rng: &mut StdRng, count: usize) -> (Vec<Item>, Vec<f32>) {
+fn items(rng: &mut StdRng, count: usize) -> (Vec<RankItem>, Vec<f32>) {
     let mut labels = Vec::with_capacity(count);
     let items = (0..count)
         .map(|i| {
@@ -33,24 +33,24 @@ fn items(rng: &mut StdRng, count: usize) -> (Vec<Item>, Vec<f32>) {
             if i % 5 != 0 {
                 fields.push(("noise".to_string(), FieldValue::Numeric(rng.random())));
             }
-            Item {
+            RankItem::new(Item {
                 id: format!("i{i}"),
                 fields: fields.into_iter().collect(),
                 embeddings: Default::default(),
-            }
+            })
         })
         .collect();
     (items, labels)
 }
 
-fn candidates(items: &[Item]) -> Vec<Candidate> {
+fn candidates(items: &[RankItem]) -> Vec<Candidate> {
     items
         .iter()
         .map(|item| Candidate::new(item.id.clone(), 0.0, "test".into()))
         .collect()
 }
 
-fn extract(set: &FeatureSet, items: &[Item]) -> FeatureMatrix {
+fn extract(set: &FeatureSet, items: &[RankItem]) -> FeatureMatrix {
     let candidates = candidates(items);
     let inputs: Vec<ScoringInput<'_>> = candidates
         .iter()

@@ -18,7 +18,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use cascade_core::{Candidate, Event, Item, RequestContext};
-use cascade_rank::features::{FeatureSet, FeatureSource, ItemStats, RATING_EVENT, UserProfile};
+use cascade_rank::features::{
+    FeatureSet, FeatureSource, ItemStats, RATING_EVENT, RankItem, UserProfile,
+};
 use cascade_rank::gbdt::{DataSpan, GbdtScorer, LambdaMartConfig, RankingData};
 use cascade_rank::offline::{Interaction, Metrics, Protocol, Split};
 use cascade_rank::scorer::{Scorer, ScoringInput};
@@ -167,7 +169,7 @@ impl RerankReport {
 
 /// The catalogue, per-pair ratings and timestamps the stages read, by dense index.
 struct Shared<'a> {
-    items: Vec<Option<Item>>,
+    items: Vec<Option<RankItem>>,
     ratings: HashMap<(u32, u32), f64>,
     data: &'a Dataset,
 }
@@ -353,11 +355,11 @@ impl Shared<'_> {
 }
 
 /// The catalogue by dense item index: the items of `--data-dir`, or the bundled books.
-fn catalogue(args: &EvalArgs, data: &Dataset) -> anyhow::Result<Vec<Option<Item>>> {
-    let mut items: Vec<Option<Item>> = vec![None; data.items.len()];
+fn catalogue(args: &EvalArgs, data: &Dataset) -> anyhow::Result<Vec<Option<RankItem>>> {
+    let mut items: Vec<Option<RankItem>> = vec![None; data.items.len()];
     let mut keep = |item: Item| {
         if let Some(index) = data.items.get(&item.id) {
-            items[index as usize] = Some(item);
+            items[index as usize] = Some(RankItem::new(item));
         }
     };
     if args.config.data_dir.is_some() {
