@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 
 use cascade_core::{FieldValue, Item};
 
-use super::text::{self, TextKey};
+use super::text::{self, TextKey, field_key};
 
 /// Which of a field's values a user profile summarises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,25 +39,18 @@ pub(super) struct FieldDigest {
 }
 
 /// Every field of one item as the features compare it: keyword values, words and series of
-/// text, numbers ([`text`] says how each is cut). Built by [`ItemDigest::of`]; answers for any
-/// field name, a field the item lacks reading as empty.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// text, numbers ([`text`] says how each is cut), as [`RankItem::digest`] builds it; answers
+/// for any field name, a field the item lacks reading as empty.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ItemDigest {
     fields: Box<[FieldDigest]>,
     /// The key lists of all fields, end to end.
     keys: Box<[TextKey]>,
 }
 
-/// The key a digest (and a user profile) files field `name` under: the FNV-1a hash of its
-/// exact bytes (field names are case-sensitive). Two of the few names of one schema colliding
-/// is a one in 10^17 chance.
-pub(super) fn field_key(name: &str) -> u64 {
-    text::exact_key(name)
-}
-
 impl ItemDigest {
     /// The digest of `item`.
-    pub fn of(item: &Item) -> Self {
+    fn of(item: &Item) -> Self {
         let mut keys = Vec::new();
         let mut append = |values: Vec<TextKey>| {
             let start = keys.len() as u32;
@@ -145,17 +138,6 @@ impl RankItem {
     /// The item's digest, computed by the first call.
     pub fn digest(&self) -> &ItemDigest {
         self.digest.get_or_init(|| ItemDigest::of(&self.item))
-    }
-
-    /// The item itself.
-    pub fn item(&self) -> &Item {
-        &self.item
-    }
-}
-
-impl From<Item> for RankItem {
-    fn from(item: Item) -> Self {
-        Self::new(item)
     }
 }
 

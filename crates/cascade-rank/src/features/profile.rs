@@ -2,9 +2,9 @@
 
 use std::collections::HashMap;
 
-use super::digest::{Kind, RankItem, field_key};
+use super::digest::{Kind, RankItem};
 use super::embedding::MeanVector;
-use super::text::TextKey;
+use super::text::{TextKey, field_key};
 
 /// How often each value of one field occurs in a history, by the value's [`TextKey`].
 type Counts = HashMap<TextKey, u32, ahash::RandomState>;
@@ -56,14 +56,7 @@ impl UserProfile {
 
     fn add(&mut self, item: &RankItem) {
         for (embedding, vector) in &item.embeddings {
-            if !self.embeddings.contains_key(embedding) {
-                self.embeddings
-                    .insert(embedding.clone(), MeanVector::default());
-            }
-            self.embeddings
-                .get_mut(embedding)
-                .expect("inserted above")
-                .add(vector);
+            slot(&mut self.embeddings, embedding).add(vector);
         }
         for (field, keywords, tokens) in item.digest().fields() {
             match field.kind {
@@ -129,6 +122,15 @@ impl UserProfile {
             .filter(|(_, _, n)| *n > 0)
             .map(|(_, logs, n)| logs / f64::from(*n))
     }
+}
+
+/// The entry of `name`, added empty when missing; the name is copied only then (a profile
+/// adds every embedding of up to hundreds of history items per request).
+fn slot<'a, V: Default>(table: &'a mut HashMap<String, V>, name: &str) -> &'a mut V {
+    if !table.contains_key(name) {
+        table.insert(name.to_string(), V::default());
+    }
+    table.get_mut(name).expect("inserted above")
 }
 
 /// Counts one more history item holding each of `keys` (distinct) in the field of `entry`.

@@ -35,9 +35,11 @@ pub fn key(text: &str) -> TextKey {
     hash
 }
 
-/// The hash of `text`'s exact bytes, case kept (the key of a field name).
-pub fn exact_key(text: &str) -> u64 {
-    fnv_bytes(FNV_OFFSET, text.as_bytes())
+/// The key an item digest and a user profile file field `name` under: the hash of its exact
+/// bytes (field names are case-sensitive). Two of the few names of one schema colliding is a
+/// one in 10^17 chance.
+pub(super) fn field_key(name: &str) -> u64 {
+    fnv_bytes(FNV_OFFSET, name.as_bytes())
 }
 
 /// Words too common in titles to say anything about a reader.
