@@ -2,7 +2,8 @@
 //! and event requests (open loop at fixed rates, or closed loop), then reports per endpoint
 //! throughput, latency percentiles and errors, the server's own per-stage timings (from its
 //! `/metrics`, scraped before and after) and its resident memory. `--find-max-rate` steps the
-//! recommend rate up to the highest one whose p99 stays under a limit.
+//! recommend rate up to the highest one whose p99 stays under a limit, each rate judged by the
+//! majority of repeated steps.
 
 mod load;
 mod prom;
@@ -93,6 +94,10 @@ pub struct HttpBench {
     /// Bisection steps of --find-max-rate after the doubling.
     #[arg(long, default_value_t = 3)]
     pub bisect_steps: usize,
+    /// Steps per rate of --find-max-rate (odd): a rate holds when most of them hold, so one
+    /// slow step does not end the search. Steps stop once the majority is decided.
+    #[arg(long, default_value_t = 3, value_parser = parse_step_repeats)]
+    pub step_repeats: usize,
     /// Also writes the report here as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -115,6 +120,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             Ok(Duration::from_secs_f64(value * scale))
         }
         _ => Err(format!("`{text}` is not a duration like 60s, 500ms or 2m")),
+    }
+}
+
+/// Parses `--step-repeats`: an odd count, so that a majority always decides.
+fn parse_step_repeats(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if n % 2 == 1 => Ok(n),
+        _ => Err(format!(
+            "`{text}` is not an odd count of steps like 1, 3 or 5"
+        )),
     }
 }
 
@@ -273,8 +288,8 @@ fn print_endpoints(outcome: &Outcome) {
     }
 }
 
-/// Doubles the recommend rate until a step misses the limit (p99 at or over it, or any
-/// error), then bisects between the last rate that held and the first that did not.
+/// Searches for the highest recommend rate whose steps keep p99 under the limit without
+/// errors (see [`search_max_rate`]), printing each step, and reports them all.
 async fn find_max_rate(
     args: &HttpBench,
     client: &reqwest::Client,
@@ -282,38 +297,19 @@ async fn find_max_rate(
     workload: &Arc<Workload>,
 ) -> Value {
     println!(
-        "finding the highest recommend rate with p99 < {} ms (events at {}/s)",
-        args.p99_limit_ms, args.event_rate
+        "finding the highest recommend rate with p99 < {} ms (events at {}/s, most of {} steps per rate)",
+        args.p99_limit_ms, args.event_rate, args.step_repeats
     );
     let mut steps = Vec::new();
-    let (mut good, mut bad): (Option<f64>, Option<f64>) = (None, None);
-    let mut rate = args.recommend_rate.max(1.0);
-    loop {
-        if try_rate(args, client, base, workload, rate, &mut steps).await {
-            good = Some(rate);
-            if rate * 2.0 > args.max_rate {
-                break;
-            }
-            rate *= 2.0;
-        } else {
-            bad = Some(rate);
-            break;
-        }
-    }
-    if let (Some(mut g), Some(mut b)) = (good, bad) {
-        for _ in 0..args.bisect_steps {
-            let middle = ((g + b) / 2.0).round();
-            if middle <= g || middle >= b {
-                break;
-            }
-            if try_rate(args, client, base, workload, middle, &mut steps).await {
-                g = middle;
-            } else {
-                b = middle;
-            }
-        }
-        (good, bad) = (Some(g), Some(b));
-    }
+    let step = async |rate: f64| step_holds(args, client, base, workload, rate, &mut steps).await;
+    let (good, bad) = search_max_rate(
+        args.recommend_rate.max(1.0),
+        args.max_rate,
+        args.bisect_steps,
+        args.step_repeats,
+        step,
+    )
+    .await;
     match good {
         Some(g) => println!(
             "highest recommend rate with p99 < {} ms: {g:.0}/s",
@@ -321,12 +317,64 @@ async fn find_max_rate(
         ),
         None => println!("no rate tried kept p99 under {} ms", args.p99_limit_ms),
     }
-    json!({"find_max_rate": {"p99_limit_ms": args.p99_limit_ms, "max_rate": good,
-        "first_missing_rate": bad, "steps": steps}})
+    json!({"find_max_rate": {"p99_limit_ms": args.p99_limit_ms, "step_repeats": args.step_repeats,
+        "max_rate": good, "first_missing_rate": bad, "steps": steps}})
+}
+
+/// Doubles the rate from `start` until one misses, then bisects `bisect_steps` times between
+/// the last rate that held and the first that missed; returns both (`None` where no rate
+/// held, or none missed below `max_rate`). A rate holds when most of `repeats` calls of
+/// `step` at that rate hold; the calls stop once the majority is decided.
+async fn search_max_rate(
+    start: f64,
+    max_rate: f64,
+    bisect_steps: usize,
+    repeats: usize,
+    mut step: impl AsyncFnMut(f64) -> bool,
+) -> (Option<f64>, Option<f64>) {
+    let mut holds = async |rate: f64| {
+        let (mut held, mut missed) = (0, 0);
+        while held * 2 <= repeats && missed * 2 <= repeats {
+            if step(rate).await {
+                held += 1;
+            } else {
+                missed += 1;
+            }
+        }
+        held > missed
+    };
+    let (mut good, mut bad) = (None, None);
+    let mut rate = start;
+    loop {
+        if !holds(rate).await {
+            bad = Some(rate);
+            break;
+        }
+        good = Some(rate);
+        if rate * 2.0 > max_rate {
+            break;
+        }
+        rate *= 2.0;
+    }
+    if let (Some(mut g), Some(mut b)) = (good, bad) {
+        for _ in 0..bisect_steps {
+            let middle = ((g + b) / 2.0).round();
+            if middle <= g || middle >= b {
+                break;
+            }
+            if holds(middle).await {
+                g = middle;
+            } else {
+                b = middle;
+            }
+        }
+        (good, bad) = (Some(g), Some(b));
+    }
+    (good, bad)
 }
 
 /// One step of `--find-max-rate`: whether `rate` held the limit without errors.
-async fn try_rate(
+async fn step_holds(
     args: &HttpBench,
     client: &reqwest::Client,
     base: &str,
@@ -449,5 +497,85 @@ mod tests {
         assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn step_repeats_must_be_odd() {
+        assert_eq!(parse_step_repeats("3"), Ok(3));
+        assert_eq!(parse_step_repeats("1"), Ok(1));
+        assert!(parse_step_repeats("2").is_err());
+        assert!(parse_step_repeats("0").is_err());
+        assert!(parse_step_repeats("three").is_err());
+    }
+
+    /// Runs the search against `outcomes`: the step results per rate, in order, each rate's
+    /// list consumed as the search asks; returns the result and every step taken.
+    fn search(
+        repeats: usize,
+        outcomes: &[(f64, &[bool])],
+    ) -> ((Option<f64>, Option<f64>), Vec<f64>) {
+        let mut left: Vec<(f64, Vec<bool>)> = outcomes
+            .iter()
+            .map(|(rate, held)| (*rate, held.to_vec()))
+            .collect();
+        let mut taken = Vec::new();
+        let step = async |rate: f64| {
+            taken.push(rate);
+            let (_, held) = left
+                .iter_mut()
+                .find(|(r, _)| *r == rate)
+                .unwrap_or_else(|| panic!("no outcome for rate {rate}"));
+            held.remove(0)
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        let result = runtime.block_on(search_max_rate(10.0, 1000.0, 2, repeats, step));
+        (result, taken)
+    }
+
+    #[test]
+    fn one_slow_step_does_not_end_the_search() {
+        let (result, taken) = search(
+            3,
+            &[
+                (10.0, &[true, true]),
+                (20.0, &[false, true, true]),
+                (40.0, &[true, false, false]),
+                (30.0, &[true, true]),
+                (35.0, &[false, false]),
+            ],
+        );
+        assert_eq!(result, (Some(30.0), Some(35.0)));
+        assert_eq!(
+            taken,
+            [
+                10.0, 10.0, 20.0, 20.0, 20.0, 40.0, 40.0, 40.0, 30.0, 30.0, 35.0, 35.0
+            ]
+        );
+    }
+
+    #[test]
+    fn a_single_step_per_rate_decides_alone() {
+        let (result, taken) = search(
+            1,
+            &[
+                (10.0, &[true]),
+                (20.0, &[false]),
+                (15.0, &[true]),
+                (18.0, &[false]),
+            ],
+        );
+        assert_eq!(result, (Some(15.0), Some(18.0)));
+        assert_eq!(taken, [10.0, 20.0, 15.0, 18.0]);
+    }
+
+    #[test]
+    fn no_rate_held_or_none_missed() {
+        assert_eq!(search(3, &[(10.0, &[false, false])]).0, (None, Some(10.0)));
+        let all: Vec<(f64, &[bool])> = [10.0, 20.0, 40.0, 80.0, 160.0, 320.0, 640.0]
+            .map(|r| (r, &[true, true][..]))
+            .to_vec();
+        assert_eq!(search(3, &all).0, (Some(640.0), None));
     }
 }
