@@ -4,7 +4,7 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 use std::sync::atomic::{self, AtomicBool};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 
@@ -64,18 +64,27 @@ pub type Ranking = Arc<Vec<(String, f64)>>;
 struct Cached {
     items: Ranking,
     version: u64,
-    computed_at: Instant,
 }
 
-/// A ranking recomputed only when its source changed (a new version) and the last
-/// computation is older than the refresh period, or when it is empty.
+/// A ranking cached between recomputations.
 ///
-/// One caller recomputes while the others go on with the previous ranking, so a slow
-/// recomputation (a million counted items) delays one request, not every request behind it.
+/// With a refresh period above zero the ranking is recomputed off the request path: the
+/// server calls [`CachedRanking::refresh`] every period on a background thread, and readers
+/// ([`CachedRanking::get`]) take the last computed ranking without waiting for a recomputation
+/// or for the lock of the counts it is computed from (a reader computes it only while none
+/// exists yet). A recomputation holds the counts' read lock, so the event stream's writes,
+/// and every reader queued behind a waiting writer, used to wait for the one request that
+/// recomputed. With a period of zero a reader recomputes whenever the source changed (tests,
+/// tiny catalogues).
+///
+/// A refresh recomputes only when the ranking was read since the last one, so a source no
+/// scene uses costs nothing. One caller recomputes at a time; the others take the previous
+/// ranking.
 pub(crate) struct CachedRanking {
     cached: Mutex<Cached>,
-    refresh: Duration,
+    period: Duration,
     computing: AtomicBool,
+    read_since_refresh: AtomicBool,
 }
 
 /// Marks a recomputation in progress until dropped.
@@ -88,35 +97,76 @@ impl Drop for Computing<'_> {
 }
 
 impl CachedRanking {
-    /// An empty cache recomputed at most every `refresh`.
-    pub(crate) fn new(refresh: Duration) -> Self {
+    /// An empty cache, refreshed every `period` (zero: on read).
+    pub(crate) fn new(period: Duration) -> Self {
         Self {
             cached: Mutex::new(Cached {
                 items: Arc::new(Vec::new()),
                 version: 0,
-                computed_at: Instant::now(),
             }),
-            refresh,
+            period,
             computing: AtomicBool::new(false),
+            read_since_refresh: AtomicBool::new(false),
         }
     }
 
-    /// The ranking for source `version`; `compute` gives a fresh ranking and the version it
-    /// reflects.
+    /// How often [`CachedRanking::refresh`] should run; `None` when readers recompute.
+    pub(crate) fn period(&self) -> Option<Duration> {
+        (!self.period.is_zero()).then_some(self.period)
+    }
+
+    /// The ranking, for a source now at `version`: the cached one, unless none was computed
+    /// yet or (with a zero period) the source changed; `compute` gives a fresh ranking and the
+    /// version it reflects.
     pub(crate) fn get(
         &self,
         version: u64,
         compute: impl FnOnce() -> (Vec<(String, f64)>, u64),
     ) -> Ranking {
+        self.read_since_refresh
+            .store(true, atomic::Ordering::Relaxed);
         let (items, stale) = {
             let cached = self.cached.lock();
-            let stale = cached.version != version
-                && (cached.items.is_empty() || cached.computed_at.elapsed() >= self.refresh);
+            let stale =
+                cached.version != version && (cached.items.is_empty() || self.period.is_zero());
             (cached.items.clone(), stale)
         };
-        if !stale {
-            return items;
+        if stale {
+            self.recompute(items, compute)
+        } else {
+            items
         }
+    }
+
+    /// Recomputes the ranking when it was read since the last refresh and the source, now at
+    /// `version`, changed since it was computed.
+    pub(crate) fn refresh(
+        &self,
+        version: u64,
+        compute: impl FnOnce() -> (Vec<(String, f64)>, u64),
+    ) {
+        if !self
+            .read_since_refresh
+            .swap(false, atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        let (items, stale) = {
+            let cached = self.cached.lock();
+            (cached.items.clone(), cached.version != version)
+        };
+        if stale {
+            self.recompute(items, compute);
+        }
+    }
+
+    /// Computes and caches a fresh ranking, unless another caller is computing one: then the
+    /// `previous` ranking, or when that is empty a ranking computed for this caller alone.
+    fn recompute(
+        &self,
+        previous: Ranking,
+        compute: impl FnOnce() -> (Vec<(String, f64)>, u64),
+    ) -> Ranking {
         let _computing = match self.computing.compare_exchange(
             false,
             true,
@@ -124,8 +174,7 @@ impl CachedRanking {
             atomic::Ordering::Relaxed,
         ) {
             Ok(_) => Computing(&self.computing),
-            // Another caller is recomputing; an empty ranking is not worth serving meanwhile.
-            Err(_) if !items.is_empty() => return items,
+            Err(_) if !previous.is_empty() => return previous,
             Err(_) => return Arc::new(compute().0),
         };
         let (fresh, version) = compute();
@@ -133,7 +182,6 @@ impl CachedRanking {
         *self.cached.lock() = Cached {
             items: fresh.clone(),
             version,
-            computed_at: Instant::now(),
         };
         fresh
     }
@@ -160,5 +208,51 @@ mod tests {
             top_k(scores.iter().copied(), 3),
             [(6, 6.0), (13, 6.0), (20, 6.0)]
         );
+    }
+
+    /// A computation giving a one-item ranking named `label` at `version`.
+    fn ranking(label: &str, version: u64) -> impl FnOnce() -> (Vec<(String, f64)>, u64) {
+        let label = label.to_string();
+        move || (vec![(label, 1.0)], version)
+    }
+
+    fn never() -> (Vec<(String, f64)>, u64) {
+        panic!("recomputed when the cached ranking should have been served")
+    }
+
+    fn first(ranking: &Ranking) -> &str {
+        &ranking[0].0
+    }
+
+    #[test]
+    fn with_a_period_reads_serve_the_cache_and_refreshes_recompute() {
+        let cache = CachedRanking::new(Duration::from_secs(3600));
+        assert_eq!(cache.period(), Some(Duration::from_secs(3600)));
+        assert_eq!(
+            first(&cache.get(1, ranking("a", 1))),
+            "a",
+            "none yet: computed"
+        );
+        assert_eq!(first(&cache.get(2, never)), "a", "a read never recomputes");
+        cache.refresh(2, ranking("b", 2));
+        assert_eq!(first(&cache.get(2, never)), "b", "read since: refreshed");
+        cache.refresh(2, never);
+        assert_eq!(first(&cache.get(2, never)), "b", "unchanged source: kept");
+        cache.refresh(3, ranking("c", 3));
+        cache.refresh(4, never);
+        assert_eq!(
+            first(&cache.get(4, never)),
+            "c",
+            "not read since: not refreshed"
+        );
+    }
+
+    #[test]
+    fn without_a_period_reads_recompute_when_the_source_changed() {
+        let cache = CachedRanking::new(Duration::ZERO);
+        assert_eq!(cache.period(), None);
+        assert_eq!(first(&cache.get(1, ranking("a", 1))), "a");
+        assert_eq!(first(&cache.get(1, never)), "a");
+        assert_eq!(first(&cache.get(2, ranking("b", 2))), "b");
     }
 }

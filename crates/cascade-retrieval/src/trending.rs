@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::f64::consts::LN_2;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use cascade_core::time::TimestampMs;
@@ -44,7 +45,6 @@ struct Scores {
     /// Per item, `log2 Σ 2^(t_event / half_life)`.
     log: HashMap<String, f64>,
     watermark: TimestampMs,
-    version: u64,
 }
 
 /// Exponentially decayed interaction counts, with a cached ranking.
@@ -53,6 +53,8 @@ pub struct TrendingIndex {
     half_life_ms: f64,
     types: EventTypes,
     scores: RwLock<Scores>,
+    /// Bumped with every counted event, under the scores' write lock; read without it.
+    version: AtomicU64,
     ranked: CachedRanking,
 }
 
@@ -74,8 +76,8 @@ impl TrendingIndex {
             scores: RwLock::new(Scores {
                 log: HashMap::new(),
                 watermark: TimestampMs::MIN,
-                version: 0,
             }),
+            version: AtomicU64::new(0),
             ranked: CachedRanking::new(Duration::from_millis(config.refresh_millis)),
         }
     }
@@ -90,22 +92,38 @@ impl TrendingIndex {
     }
 
     /// The most trending items, best first (at most 10,000), scored as of the newest event time
-    /// seen when the list was computed. The list is recomputed when events arrived and the last
-    /// computation is older than the refresh period.
+    /// seen when the list was computed, as of the last refresh (see [`CachedRanking`]: with a
+    /// refresh period, [`TrendingIndex::refresh`] recomputes it off the request path; with
+    /// none, a read after new events does).
     pub fn ranked(&self) -> Ranking {
-        let version = self.scores.read().version;
-        self.ranked.get(version, || {
-            let scores = self.scores.read();
-            (self.rank(&scores), scores.version)
-        })
+        self.ranked.get(self.version(), || self.rank())
     }
 
-    fn rank(&self, scores: &Scores) -> Vec<(String, f64)> {
+    /// Recomputes the ranking when it was read since the last refresh and events arrived
+    /// since it was computed: the server's background refresher calls this every
+    /// [`TrendingIndex::refresh_period`].
+    pub fn refresh(&self) {
+        self.ranked.refresh(self.version(), || self.rank());
+    }
+
+    /// How often [`TrendingIndex::refresh`] should run; `None` when reads recompute.
+    pub fn refresh_period(&self) -> Option<Duration> {
+        self.ranked.period()
+    }
+
+    fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    /// The top of the scores and the version they reflect (stable under the read lock).
+    fn rank(&self) -> (Vec<(String, f64)>, u64) {
+        let scores = self.scores.read();
         let logs = scores.log.iter().map(|(id, &log)| (id.as_str(), log));
-        top_k(logs, RANKED_LEN)
+        let top = top_k(logs, RANKED_LEN)
             .into_iter()
             .map(|(id, log)| (id.to_string(), self.decayed(log, scores.watermark)))
-            .collect()
+            .collect();
+        (top, self.version())
     }
 
     /// The event time in half-lives.
@@ -137,7 +155,7 @@ impl EventObserver for TrendingIndex {
             .or_insert(f64::NEG_INFINITY);
         *log = log2_add(*log, time);
         scores.watermark = scores.watermark.max(event.timestamp);
-        scores.version += 1;
+        self.version.fetch_add(1, Ordering::Release);
     }
 }
 

@@ -106,8 +106,17 @@ impl App {
             },
             types.clone(),
         ));
+        // The popular and trending rankings are recomputed here, off the request path.
+        if let Some(period) = popular.refresh_period() {
+            every(period, "cascade-popular", &popular, |index| index.refresh());
+        }
+        if let Some(period) = trending.refresh_period() {
+            every(period, "cascade-trending", &trending, |index| {
+                index.refresh()
+            });
+        }
         every(
-            config.item_cf_conf.swing_rebuild_seconds,
+            Duration::from_secs(config.item_cf_conf.swing_rebuild_seconds),
             "cascade-swing",
             &item_cf,
             |index| {
@@ -120,7 +129,7 @@ impl App {
             },
         );
         every(
-            config.item_cf_conf.neighbour_refresh_seconds,
+            Duration::from_secs(config.item_cf_conf.neighbour_refresh_seconds),
             "cascade-item-cf",
             &item_cf,
             |index| {
@@ -397,22 +406,22 @@ fn open_text_index(
         .map_err(|e| AppError::Index(format!("text index: {e}")))
 }
 
-/// Runs `job` on `target` every `seconds` (0: never) on a background thread named `name`
+/// Runs `job` on `target` every `period` (zero: never) on a background thread named `name`
 /// (below the request threads' priority: [`cascade_core::background`]), which ends with the
 /// target.
 fn every<T: Send + Sync + 'static>(
-    seconds: u64,
+    period: Duration,
     name: &str,
     target: &Arc<T>,
     job: impl Fn(&T) + Send + 'static,
 ) {
-    if seconds == 0 {
+    if period.is_zero() {
         return;
     }
     let target = Arc::downgrade(target);
     let spawned = cascade_core::background::spawn(name, move || {
         loop {
-            std::thread::sleep(Duration::from_secs(seconds));
+            std::thread::sleep(period);
             let Some(target) = target.upgrade() else {
                 return;
             };
