@@ -41,16 +41,26 @@ fn keep_best<K: Ord, S: Score>(kept: &mut Vec<(K, S)>, k: usize) {
 
 /// The `k` highest scores, best first; ties broken by key for stable output. Holds at most
 /// `2k` scores at a time, so a long input of which few are kept (a popular item's
-/// co-occurrence row) is never copied whole.
+/// co-occurrence row) is never copied whole; once `k` are kept, a score below the worst of
+/// them is skipped with one comparison (most of a long-tailed input, such as a million items'
+/// popularity counts).
 pub(crate) fn top_k<K: Ord, S: Score>(
     scores: impl IntoIterator<Item = (K, S)>,
     k: usize,
 ) -> Vec<(K, S)> {
     let mut kept = Vec::new();
+    let mut worst_kept: Option<S> = None;
     for scored in scores {
+        if worst_kept.is_some_and(|worst| scored.1.total_order(&worst) == Ordering::Less) {
+            continue;
+        }
         kept.push(scored);
         if kept.len() >= 2 * k.max(1) {
             keep_best(&mut kept, k);
+            worst_kept = kept
+                .iter()
+                .map(|(_, score)| *score)
+                .min_by(Score::total_order);
         }
     }
     keep_best(&mut kept, k);
