@@ -6,7 +6,6 @@
 //! (impressions) do not count.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use cascade_core::config::PopularConf;
@@ -34,8 +33,6 @@ struct Counts {
 /// Interaction counts over a trailing window, with a cached ranking.
 pub struct PopularIndex {
     counts: RwLock<Counts>,
-    /// Bumped with every counted event, under the counts' write lock; read without it.
-    version: AtomicU64,
     ranked: CachedRanking,
     window_ms: TimestampMs,
     types: EventTypes,
@@ -46,7 +43,6 @@ impl PopularIndex {
     pub fn new(conf: &PopularConf, types: EventTypes) -> Self {
         Self {
             counts: RwLock::new(Counts::default()),
-            version: AtomicU64::new(0),
             ranked: CachedRanking::new(Duration::from_millis(conf.refresh_millis)),
             window_ms: (conf.window_hours as TimestampMs).saturating_mul(BUCKET_MS),
             types,
@@ -54,41 +50,28 @@ impl PopularIndex {
     }
 
     /// The most popular items in the window, best first (at most 10,000), as of the last
-    /// refresh (see [`CachedRanking`]: with a refresh period, [`PopularIndex::refresh`]
-    /// recomputes it off the request path; with none, a read after new events does).
+    /// [`PopularIndex::refresh`] (with a refresh period of 0, as of the last event).
     pub fn ranked(&self) -> Ranking {
-        self.ranked.get(self.version(), || self.rank())
+        self.ranked.get(|| self.rank())
     }
 
-    /// Recomputes the ranking when it was read since the last refresh and events arrived
-    /// since it was computed: the server's background refresher calls this every
-    /// [`PopularIndex::refresh_period`].
+    /// Recomputes the ranking if it was read and events arrived since the last refresh (the
+    /// server calls this every `PopularConf.RefreshMillis`).
     pub fn refresh(&self) {
-        self.ranked.refresh(self.version(), || self.rank());
+        self.ranked.refresh(|| self.rank());
     }
 
-    /// How often [`PopularIndex::refresh`] should run (`PopularConf.RefreshMillis`); `None`
-    /// when reads recompute.
-    pub fn refresh_period(&self) -> Option<Duration> {
-        self.ranked.period()
-    }
-
-    fn version(&self) -> u64 {
-        self.version.load(Ordering::Acquire)
-    }
-
-    /// The top of the counts and the version they reflect (stable under the read lock).
-    fn rank(&self) -> (Vec<(String, f64)>, u64) {
+    /// The top of the counts as they are now.
+    fn rank(&self) -> Vec<(String, f64)> {
         let counts = self.counts.read();
         let totals = counts
             .totals
             .iter()
             .map(|(id, &count)| (id.as_str(), count));
-        let top = top_k(totals, RANKED_LEN)
+        top_k(totals, RANKED_LEN)
             .into_iter()
             .map(|(id, count)| (id.to_string(), count))
-            .collect();
-        (top, self.version())
+            .collect()
     }
 
     fn window_start(&self, watermark: TimestampMs) -> TimestampMs {
@@ -113,7 +96,7 @@ impl EventObserver for PopularIndex {
             .entry(event.item_id.clone())
             .or_default() += 1.0;
         *counts.totals.entry(event.item_id.clone()).or_default() += 1.0;
-        self.version.fetch_add(1, Ordering::Release);
+        self.ranked.changed();
         if event.timestamp > counts.watermark {
             counts.watermark = event.timestamp;
             let first_kept = self.window_start(event.timestamp).div_euclid(BUCKET_MS);

@@ -3,7 +3,7 @@
 
 use std::cmp::Ordering;
 use std::sync::Arc;
-use std::sync::atomic::{self, AtomicBool};
+use std::sync::atomic::{self, AtomicBool, AtomicU64};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -89,9 +89,12 @@ struct Cached {
 ///
 /// A refresh recomputes only when the ranking was read since the last one, so a source no
 /// scene uses costs nothing. One caller recomputes at a time; the others take the previous
-/// ranking.
+/// ranking. The source's version is an atomic counter ([`CachedRanking::changed`]), so
+/// finding out whether the ranking is stale takes no lock.
 pub(crate) struct CachedRanking {
     cached: Mutex<Cached>,
+    /// Bumped by the source with every change.
+    version: AtomicU64,
     period: Duration,
     computing: AtomicBool,
     read_since_refresh: AtomicBool,
@@ -114,25 +117,22 @@ impl CachedRanking {
                 items: Arc::new(Vec::new()),
                 version: 0,
             }),
+            version: AtomicU64::new(0),
             period,
             computing: AtomicBool::new(false),
             read_since_refresh: AtomicBool::new(false),
         }
     }
 
-    /// How often [`CachedRanking::refresh`] should run; `None` when readers recompute.
-    pub(crate) fn period(&self) -> Option<Duration> {
-        (!self.period.is_zero()).then_some(self.period)
+    /// Marks the source changed: call after each change, under the source's write lock.
+    pub(crate) fn changed(&self) {
+        self.version.fetch_add(1, atomic::Ordering::Release);
     }
 
-    /// The ranking, for a source now at `version`: the cached one, unless none was computed
-    /// yet or (with a zero period) the source changed; `compute` gives a fresh ranking and the
-    /// version it reflects.
-    pub(crate) fn get(
-        &self,
-        version: u64,
-        compute: impl FnOnce() -> (Vec<(String, f64)>, u64),
-    ) -> Ranking {
+    /// The ranking: the cached one, unless none was computed yet or (with a zero period) the
+    /// source changed since; `compute` ranks the source as it is.
+    pub(crate) fn get(&self, compute: impl FnOnce() -> Vec<(String, f64)>) -> Ranking {
+        let version = self.version.load(atomic::Ordering::Acquire);
         self.read_since_refresh
             .store(true, atomic::Ordering::Relaxed);
         let (items, stale) = {
@@ -142,19 +142,16 @@ impl CachedRanking {
             (cached.items.clone(), stale)
         };
         if stale {
-            self.recompute(items, compute)
+            self.recompute(items, version, compute)
         } else {
             items
         }
     }
 
-    /// Recomputes the ranking when it was read since the last refresh and the source, now at
-    /// `version`, changed since it was computed.
-    pub(crate) fn refresh(
-        &self,
-        version: u64,
-        compute: impl FnOnce() -> (Vec<(String, f64)>, u64),
-    ) {
+    /// Recomputes the ranking when it was read since the last refresh and the source changed
+    /// since it was computed.
+    pub(crate) fn refresh(&self, compute: impl FnOnce() -> Vec<(String, f64)>) {
+        let version = self.version.load(atomic::Ordering::Acquire);
         if !self
             .read_since_refresh
             .swap(false, atomic::Ordering::Relaxed)
@@ -166,16 +163,19 @@ impl CachedRanking {
             (cached.items.clone(), cached.version != version)
         };
         if stale {
-            self.recompute(items, compute);
+            self.recompute(items, version, compute);
         }
     }
 
-    /// Computes and caches a fresh ranking, unless another caller is computing one: then the
-    /// `previous` ranking, or when that is empty a ranking computed for this caller alone.
+    /// Computes and caches a fresh ranking of the source at (at least) `version`, unless another
+    /// caller is computing one: then the `previous` ranking, or when that is empty a ranking
+    /// computed for this caller alone. A change that lands during the computation may or may
+    /// not be in it; it is marked as not, so the next look recomputes.
     fn recompute(
         &self,
         previous: Ranking,
-        compute: impl FnOnce() -> (Vec<(String, f64)>, u64),
+        version: u64,
+        compute: impl FnOnce() -> Vec<(String, f64)>,
     ) -> Ranking {
         let _computing = match self.computing.compare_exchange(
             false,
@@ -185,10 +185,9 @@ impl CachedRanking {
         ) {
             Ok(_) => Computing(&self.computing),
             Err(_) if !previous.is_empty() => return previous,
-            Err(_) => return Arc::new(compute().0),
+            Err(_) => return Arc::new(compute()),
         };
-        let (fresh, version) = compute();
-        let fresh = Arc::new(fresh);
+        let fresh = Arc::new(compute());
         *self.cached.lock() = Cached {
             items: fresh.clone(),
             version,
@@ -220,13 +219,13 @@ mod tests {
         );
     }
 
-    /// A computation giving a one-item ranking named `label` at `version`.
-    fn ranking(label: &str, version: u64) -> impl FnOnce() -> (Vec<(String, f64)>, u64) {
+    /// A computation giving a one-item ranking named `label`.
+    fn ranking(label: &str) -> impl FnOnce() -> Vec<(String, f64)> {
         let label = label.to_string();
-        move || (vec![(label, 1.0)], version)
+        move || vec![(label, 1.0)]
     }
 
-    fn never() -> (Vec<(String, f64)>, u64) {
+    fn never() -> Vec<(String, f64)> {
         panic!("recomputed when the cached ranking should have been served")
     }
 
@@ -237,21 +236,20 @@ mod tests {
     #[test]
     fn with_a_period_reads_serve_the_cache_and_refreshes_recompute() {
         let cache = CachedRanking::new(Duration::from_secs(3600));
-        assert_eq!(cache.period(), Some(Duration::from_secs(3600)));
+        cache.changed();
+        assert_eq!(first(&cache.get(ranking("a"))), "a", "none yet: computed");
+        cache.changed();
+        assert_eq!(first(&cache.get(never)), "a", "a read never recomputes");
+        cache.refresh(ranking("b"));
+        assert_eq!(first(&cache.get(never)), "b", "read since: refreshed");
+        cache.refresh(never);
+        assert_eq!(first(&cache.get(never)), "b", "unchanged source: kept");
+        cache.changed();
+        cache.refresh(ranking("c"));
+        cache.changed();
+        cache.refresh(never);
         assert_eq!(
-            first(&cache.get(1, ranking("a", 1))),
-            "a",
-            "none yet: computed"
-        );
-        assert_eq!(first(&cache.get(2, never)), "a", "a read never recomputes");
-        cache.refresh(2, ranking("b", 2));
-        assert_eq!(first(&cache.get(2, never)), "b", "read since: refreshed");
-        cache.refresh(2, never);
-        assert_eq!(first(&cache.get(2, never)), "b", "unchanged source: kept");
-        cache.refresh(3, ranking("c", 3));
-        cache.refresh(4, never);
-        assert_eq!(
-            first(&cache.get(4, never)),
+            first(&cache.get(never)),
             "c",
             "not read since: not refreshed"
         );
@@ -260,9 +258,10 @@ mod tests {
     #[test]
     fn without_a_period_reads_recompute_when_the_source_changed() {
         let cache = CachedRanking::new(Duration::ZERO);
-        assert_eq!(cache.period(), None);
-        assert_eq!(first(&cache.get(1, ranking("a", 1))), "a");
-        assert_eq!(first(&cache.get(1, never)), "a");
-        assert_eq!(first(&cache.get(2, ranking("b", 2))), "b");
+        cache.changed();
+        assert_eq!(first(&cache.get(ranking("a"))), "a");
+        assert_eq!(first(&cache.get(never)), "a");
+        cache.changed();
+        assert_eq!(first(&cache.get(ranking("b"))), "b");
     }
 }

@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::f64::consts::LN_2;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use cascade_core::time::TimestampMs;
@@ -53,8 +52,6 @@ pub struct TrendingIndex {
     half_life_ms: f64,
     types: EventTypes,
     scores: RwLock<Scores>,
-    /// Bumped with every counted event, under the scores' write lock; read without it.
-    version: AtomicU64,
     ranked: CachedRanking,
 }
 
@@ -77,7 +74,6 @@ impl TrendingIndex {
                 log: HashMap::new(),
                 watermark: TimestampMs::MIN,
             }),
-            version: AtomicU64::new(0),
             ranked: CachedRanking::new(Duration::from_millis(config.refresh_millis)),
         }
     }
@@ -92,38 +88,26 @@ impl TrendingIndex {
     }
 
     /// The most trending items, best first (at most 10,000), scored as of the newest event time
-    /// seen when the list was computed, as of the last refresh (see [`CachedRanking`]: with a
-    /// refresh period, [`TrendingIndex::refresh`] recomputes it off the request path; with
-    /// none, a read after new events does).
+    /// seen when the list was last computed: by [`TrendingIndex::refresh`], or with a refresh
+    /// period of 0 by the first read after new events.
     pub fn ranked(&self) -> Ranking {
-        self.ranked.get(self.version(), || self.rank())
+        self.ranked.get(|| self.rank())
     }
 
-    /// Recomputes the ranking when it was read since the last refresh and events arrived
-    /// since it was computed: the server's background refresher calls this every
-    /// [`TrendingIndex::refresh_period`].
+    /// Recomputes the list off the request path, if it was read and scores changed since the
+    /// last call.
     pub fn refresh(&self) {
-        self.ranked.refresh(self.version(), || self.rank());
+        self.ranked.refresh(|| self.rank());
     }
 
-    /// How often [`TrendingIndex::refresh`] should run; `None` when reads recompute.
-    pub fn refresh_period(&self) -> Option<Duration> {
-        self.ranked.period()
-    }
-
-    fn version(&self) -> u64 {
-        self.version.load(Ordering::Acquire)
-    }
-
-    /// The top of the scores and the version they reflect (stable under the read lock).
-    fn rank(&self) -> (Vec<(String, f64)>, u64) {
+    /// The top of the scores as they are now.
+    fn rank(&self) -> Vec<(String, f64)> {
         let scores = self.scores.read();
         let logs = scores.log.iter().map(|(id, &log)| (id.as_str(), log));
-        let top = top_k(logs, RANKED_LEN)
+        top_k(logs, RANKED_LEN)
             .into_iter()
             .map(|(id, log)| (id.to_string(), self.decayed(log, scores.watermark)))
-            .collect();
-        (top, self.version())
+            .collect()
     }
 
     /// The event time in half-lives.
@@ -155,7 +139,7 @@ impl EventObserver for TrendingIndex {
             .or_insert(f64::NEG_INFINITY);
         *log = log2_add(*log, time);
         scores.watermark = scores.watermark.max(event.timestamp);
-        self.version.fetch_add(1, Ordering::Release);
+        self.ranked.changed();
     }
 }
 

@@ -106,15 +106,15 @@ impl App {
             },
             types.clone(),
         ));
-        // The popular and trending rankings are recomputed here, off the request path.
-        if let Some(period) = popular.refresh_period() {
-            every(period, "cascade-popular", &popular, |index| index.refresh());
-        }
-        if let Some(period) = trending.refresh_period() {
-            every(period, "cascade-trending", &trending, |index| {
-                index.refresh()
-            });
-        }
+        // The popular and trending rankings are recomputed here, off the request path (with
+        // a period of 0, by the requests).
+        let ranking_period = Duration::from_millis(config.popular_conf.refresh_millis);
+        every(ranking_period, "cascade-popular", &popular, |index| {
+            index.refresh()
+        });
+        every(ranking_period, "cascade-trending", &trending, |index| {
+            index.refresh()
+        });
         every(
             Duration::from_secs(config.item_cf_conf.swing_rebuild_seconds),
             "cascade-swing",
