@@ -6,7 +6,6 @@
 //! (impressions) do not count.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
 
 use cascade_core::config::PopularConf;
 use cascade_core::time::TimestampMs;
@@ -43,7 +42,7 @@ impl PopularIndex {
     pub fn new(conf: &PopularConf, types: EventTypes) -> Self {
         Self {
             counts: RwLock::new(Counts::default()),
-            ranked: CachedRanking::new(Duration::from_millis(conf.refresh_millis)),
+            ranked: CachedRanking::new(conf.refresh_millis > 0),
             window_ms: (conf.window_hours as TimestampMs).saturating_mul(BUCKET_MS),
             types,
         }

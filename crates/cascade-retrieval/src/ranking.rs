@@ -4,7 +4,6 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 use std::sync::atomic::{self, AtomicBool, AtomicU64};
-use std::time::Duration;
 
 use parking_lot::Mutex;
 
@@ -78,14 +77,12 @@ struct Cached {
 
 /// A ranking cached between recomputations.
 ///
-/// With a refresh period above zero the ranking is recomputed off the request path: the
-/// server calls [`CachedRanking::refresh`] every period on a background thread, and readers
-/// ([`CachedRanking::get`]) take the last computed ranking without waiting for a recomputation
-/// or for the lock of the counts it is computed from (a reader computes it only while none
-/// exists yet). A recomputation holds the counts' read lock, so the event stream's writes,
-/// and every reader queued behind a waiting writer, used to wait for the one request that
-/// recomputed. With a period of zero a reader recomputes whenever the source changed (tests,
-/// tiny catalogues).
+/// Refreshed in the background (`refreshed`), readers ([`CachedRanking::get`]) take the last
+/// computed ranking and never wait for a recomputation, which holds the counts' read lock (a
+/// writer queued for that lock would hold back every reader behind it); they compute it only
+/// while none exists yet. The server calls [`CachedRanking::refresh`] periodically on a
+/// background thread. Otherwise a reader recomputes whenever the source changed (tests, tiny
+/// catalogues).
 ///
 /// A refresh recomputes only when the ranking was read since the last one, so a source no
 /// scene uses costs nothing. One caller recomputes at a time; the others take the previous
@@ -95,7 +92,8 @@ pub(crate) struct CachedRanking {
     cached: Mutex<Cached>,
     /// Bumped by the source with every change.
     version: AtomicU64,
-    period: Duration,
+    /// Whether [`CachedRanking::refresh`] keeps the ranking fresh, rather than readers.
+    refreshed: bool,
     computing: AtomicBool,
     read_since_refresh: AtomicBool,
 }
@@ -110,15 +108,16 @@ impl Drop for Computing<'_> {
 }
 
 impl CachedRanking {
-    /// An empty cache, refreshed every `period` (zero: on read).
-    pub(crate) fn new(period: Duration) -> Self {
+    /// An empty cache, kept fresh by [`CachedRanking::refresh`] when `refreshed`, else by
+    /// its readers.
+    pub(crate) fn new(refreshed: bool) -> Self {
         Self {
             cached: Mutex::new(Cached {
                 items: Arc::new(Vec::new()),
                 version: 0,
             }),
             version: AtomicU64::new(0),
-            period,
+            refreshed,
             computing: AtomicBool::new(false),
             read_since_refresh: AtomicBool::new(false),
         }
@@ -129,7 +128,7 @@ impl CachedRanking {
         self.version.fetch_add(1, atomic::Ordering::Release);
     }
 
-    /// The ranking: the cached one, unless none was computed yet or (with a zero period) the
+    /// The ranking: the cached one, unless none was computed yet or (not `refreshed`) the
     /// source changed since; `compute` ranks the source as it is.
     pub(crate) fn get(&self, compute: impl FnOnce() -> Vec<(String, f64)>) -> Ranking {
         let version = self.version.load(atomic::Ordering::Acquire);
@@ -137,8 +136,7 @@ impl CachedRanking {
             .store(true, atomic::Ordering::Relaxed);
         let (items, stale) = {
             let cached = self.cached.lock();
-            let stale =
-                cached.version != version && (cached.items.is_empty() || self.period.is_zero());
+            let stale = cached.version != version && (cached.items.is_empty() || !self.refreshed);
             (cached.items.clone(), stale)
         };
         if stale {
@@ -234,8 +232,8 @@ mod tests {
     }
 
     #[test]
-    fn with_a_period_reads_serve_the_cache_and_refreshes_recompute() {
-        let cache = CachedRanking::new(Duration::from_secs(3600));
+    fn refreshed_reads_serve_the_cache_and_refreshes_recompute() {
+        let cache = CachedRanking::new(true);
         cache.changed();
         assert_eq!(first(&cache.get(ranking("a"))), "a", "none yet: computed");
         cache.changed();
@@ -256,8 +254,8 @@ mod tests {
     }
 
     #[test]
-    fn without_a_period_reads_recompute_when_the_source_changed() {
-        let cache = CachedRanking::new(Duration::ZERO);
+    fn otherwise_reads_recompute_when_the_source_changed() {
+        let cache = CachedRanking::new(false);
         cache.changed();
         assert_eq!(first(&cache.get(ranking("a"))), "a");
         assert_eq!(first(&cache.get(never)), "a");

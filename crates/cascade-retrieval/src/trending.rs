@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::f64::consts::LN_2;
-use std::time::Duration;
 
 use cascade_core::time::TimestampMs;
 use cascade_core::{Candidate, Event, EventObserver, EventTypes, RequestContext};
@@ -27,7 +26,9 @@ const RANKED_LEN: usize = 10_000;
 pub struct TrendingConfig {
     /// After how many hours an interaction counts half as much (positive).
     pub half_life_hours: f64,
-    /// How often the ranked list is recomputed at most, in milliseconds.
+    /// How often the server recomputes the ranked list in the background
+    /// ([`TrendingIndex::refresh`]), in milliseconds; 0: a read recomputes it when scores
+    /// changed.
     pub refresh_millis: u64,
 }
 
@@ -74,7 +75,7 @@ impl TrendingIndex {
                 log: HashMap::new(),
                 watermark: TimestampMs::MIN,
             }),
-            ranked: CachedRanking::new(Duration::from_millis(config.refresh_millis)),
+            ranked: CachedRanking::new(config.refresh_millis > 0),
         }
     }
 
