@@ -20,7 +20,8 @@ fn the_demo_serves_recommendations_for_a_goodbooks_user_within_a_minute() {
     let client = reqwest::blocking::Client::new();
     let answer: serde_json::Value = client
         .post(format!("{}/api/recommend", demo.base))
-        .body(r#"{"uid": "1225", "size": 5}"#)
+        // The trace names each stage's candidates and any source that timed out.
+        .body(r#"{"uid": "1225", "size": 5, "debug": true}"#)
         .send()
         .unwrap()
         .json()
@@ -31,7 +32,13 @@ fn the_demo_serves_recommendations_for_a_goodbooks_user_within_a_minute() {
         started.elapsed()
     );
     let items = answer["items"].as_array().unwrap();
-    assert_eq!(items.len(), 5, "{answer}");
+    assert_eq!(
+        items.len(),
+        5,
+        "{}\nstages: {:#}",
+        answer["items"],
+        answer["trace"]["stages"]
+    );
     let book: serde_json::Value = client
         .get(format!(
             "{}/api/items/{}",

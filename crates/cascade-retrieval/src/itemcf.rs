@@ -24,6 +24,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use ahash::{HashMap as FastMap, HashSet as FastSet};
@@ -160,6 +161,8 @@ pub struct ItemCfIndex {
     swing: RwLock<FastMap<u32, NeighbourList>>,
     /// Each item's best cosine neighbours, as of the last refresh, when `refreshed_lists`.
     cosine: Option<RwLock<FastMap<u32, NeighbourList>>>,
+    /// Whether a recall reads the swing lists (see [`ItemCfIndex::swing_wanted`]).
+    swing_wanted: AtomicBool,
 }
 
 impl ItemCfIndex {
@@ -175,6 +178,24 @@ impl ItemCfIndex {
             types,
             counts: RwLock::new(counts),
             swing: RwLock::default(),
+            swing_wanted: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether some recall source reads the swing lists: set when an [`ItemCfRecall`] by
+    /// swing is built. Until then a swing rebuild would be wasted work.
+    pub fn swing_wanted(&self) -> bool {
+        self.swing_wanted.load(Ordering::Relaxed)
+    }
+
+    /// Computes the neighbour lists that recalls read (the cosine lists of the items whose
+    /// counts changed, the swing lists when a recall wants them): once the start-up replay is
+    /// applied, so that the first request does not find them empty until the first periodic
+    /// refresh or rebuild.
+    pub fn prime(&self) {
+        self.refresh_neighbours();
+        if self.swing_wanted() {
+            self.rebuild_swing();
         }
     }
 
@@ -377,6 +398,9 @@ pub struct ItemCfRecall {
 impl ItemCfRecall {
     /// A source named `name` (the candidates' `retrieve_id`) recalling from `index` by `measure`.
     pub fn new(name: &str, index: Arc<ItemCfIndex>, measure: Similarity) -> Self {
+        if measure == Similarity::Swing {
+            index.swing_wanted.store(true, Ordering::Relaxed);
+        }
         Self {
             name: name.to_string(),
             index,
@@ -574,6 +598,41 @@ mod tests {
         assert_eq!(recall(&refreshed), ["y", "z"]);
         assert_eq!(refreshed.refresh_neighbours(), 2);
         assert_eq!(recall(&refreshed), recall(&live));
+    }
+
+    #[test]
+    fn priming_fills_the_lists_that_recalls_read() {
+        let reads = [("a", "x"), ("a", "y"), ("b", "x"), ("b", "y"), ("me", "x")];
+        let index = Arc::new(ItemCfIndex::new(
+            ItemCfConfig {
+                refreshed_lists: true,
+                ..ItemCfConfig::default()
+            },
+            EventTypes::default(),
+        ));
+        for (uid, item) in reads {
+            index.observe(0, &Event::new("", "click", uid, item, 0));
+        }
+        index.prime();
+        assert!(
+            index.neighbours("x", 10, Similarity::Swing).is_empty(),
+            "no swing recall yet: no rebuild"
+        );
+        let recall = |measure| -> Vec<String> {
+            ItemCfRecall::new("cf", index.clone(), measure)
+                .recall(&request("me"), 10)
+                .into_iter()
+                .map(|c| c.item_id)
+                .collect()
+        };
+        assert_eq!(recall(Similarity::Cosine), ["y"], "cosine lists primed");
+        assert!(
+            recall(Similarity::Swing).is_empty(),
+            "swing not rebuilt yet"
+        );
+        assert!(index.swing_wanted());
+        index.prime();
+        assert_eq!(recall(Similarity::Swing), ["y"], "swing lists primed");
     }
 
     #[test]

@@ -60,6 +60,12 @@ impl PopularIndex {
         self.ranked.refresh(|| self.rank());
     }
 
+    /// Computes the ranking now if events arrived since it was computed, read or not: once
+    /// the start-up replay is applied, so that the first request finds it computed.
+    pub fn prime(&self) {
+        self.ranked.prime(|| self.rank());
+    }
+
     /// The top of the counts as they are now.
     fn rank(&self) -> Vec<(String, f64)> {
         let counts = self.counts.read();

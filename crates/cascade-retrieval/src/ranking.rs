@@ -156,6 +156,16 @@ impl CachedRanking {
         {
             return;
         }
+        self.prime_at(version, compute);
+    }
+
+    /// Recomputes the ranking if the source changed since it was computed, whether or not it
+    /// was read: at start-up, so that the first readers find it computed.
+    pub(crate) fn prime(&self, compute: impl FnOnce() -> Vec<(String, f64)>) {
+        self.prime_at(self.version.load(atomic::Ordering::Acquire), compute);
+    }
+
+    fn prime_at(&self, version: u64, compute: impl FnOnce() -> Vec<(String, f64)>) {
         let (items, stale) = {
             let cached = self.cached.lock();
             (cached.items.clone(), cached.version != version)
@@ -250,6 +260,23 @@ mod tests {
             first(&cache.get(never)),
             "c",
             "not read since: not refreshed"
+        );
+    }
+
+    #[test]
+    fn priming_computes_a_changed_ranking_that_nobody_read() {
+        let cache = CachedRanking::new(true);
+        cache.changed();
+        cache.refresh(never);
+        cache.prime(ranking("a"));
+        assert_eq!(first(&cache.get(never)), "a", "primed before any read");
+        cache.prime(never);
+        cache.changed();
+        cache.prime(ranking("b"));
+        assert_eq!(
+            first(&cache.get(never)),
+            "b",
+            "a stale ranking is primed again"
         );
     }
 

@@ -101,6 +101,12 @@ impl TrendingIndex {
         self.ranked.refresh(|| self.rank());
     }
 
+    /// Computes the ranking now if events arrived since it was computed, read or not: once
+    /// the start-up replay is applied, so that the first request finds it computed.
+    pub fn prime(&self) {
+        self.ranked.prime(|| self.rank());
+    }
+
     /// The top of the scores as they are now.
     fn rank(&self) -> Vec<(String, f64)> {
         let scores = self.scores.read();

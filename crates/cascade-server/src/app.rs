@@ -25,6 +25,7 @@ use parking_lot::RwLock;
 
 use crate::backfill;
 use crate::features::LiveFeatures;
+use crate::readiness;
 
 /// Everything a request handler needs.
 pub struct App {
@@ -56,6 +57,9 @@ pub struct App {
     /// What ranking models (and the feature log) read beside the candidate and its item.
     pub feature_source: Arc<dyn FeatureSource>,
     data_dir: PathBuf,
+    /// Whether the start-up replay is applied and the derived state primed from it
+    /// (see [`crate::readiness`]).
+    pub(crate) ready: tokio::sync::watch::Sender<bool>,
     /// Set once background item writes must stop (before the indexes are saved).
     item_writes_closed: parking_lot::Mutex<bool>,
     registry: Registry,
@@ -120,6 +124,9 @@ impl App {
             "cascade-swing",
             &item_cf,
             |index| {
+                if !index.swing_wanted() {
+                    return;
+                }
                 let started = Instant::now();
                 index.rebuild_swing();
                 tracing::info!(
@@ -189,6 +196,14 @@ impl App {
             Some(features) => live_source.with_store(features.store().clone()),
             None => live_source,
         });
+        let prime: readiness::Prime = {
+            let (popular, trending, item_cf) = (popular.clone(), trending.clone(), item_cf.clone());
+            Box::new(move || {
+                popular.prime();
+                trending.prime();
+                item_cf.prime();
+            })
+        };
         let mut registry = Registry::with_builtins(Deps {
             popular,
             interactions: interactions.clone(),
@@ -216,11 +231,15 @@ impl App {
             distributed,
             feature_source,
             data_dir,
+            ready: tokio::sync::watch::Sender::new(false),
             item_writes_closed: parking_lot::Mutex::new(false),
             registry,
             shared,
             engine: RwLock::new(Arc::new(engine)),
         });
+        readiness::start(&app, prime).map_err(|error| {
+            AppError::Index(format!("cannot start the thread that primes them: {error}"))
+        })?;
         backfill::start(&app);
         Ok(app)
     }
@@ -322,9 +341,20 @@ impl App {
         Ok(())
     }
 
+    /// Whether the start-up replay is applied and the rankings and neighbour lists that recalls
+    /// read were computed from it: requests get complete answers from now on.
+    pub fn is_ready(&self) -> bool {
+        *self.ready.borrow()
+    }
+
+    /// Waits until [`App::is_ready`].
+    pub async fn wait_ready(&self) {
+        let _ = self.ready.subscribe().wait_for(|&ready| ready).await;
+    }
+
     /// Whether the event log has been replayed into the derived state (and the window
     /// features' values up to it are in the feature store).
-    pub fn is_ready(&self) -> bool {
+    pub(crate) fn is_replayed(&self) -> bool {
         *self.stream.applied().borrow() >= self.startup_events
             && self
                 .features

@@ -9,6 +9,7 @@ pub mod error;
 mod feature_log;
 pub mod features;
 pub mod metrics;
+mod readiness;
 pub mod routes;
 pub mod serve;
 

@@ -8,6 +8,7 @@ use common::JSON;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::{Method, StatusCode};
@@ -226,7 +227,8 @@ async fn a_restart_resumes_from_the_checkpoint_without_counting_twice() {
         let (status, body) = server.read(u1_and_items()).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body, expected(3.0, 2.0, 0.4, 1.0), "{store}");
-        assert!(server.app.is_ready());
+        let ready = tokio::time::timeout(Duration::from_secs(30), server.app.wait_ready());
+        assert!(ready.await.is_ok(), "{store}: not ready within 30 s");
     }
 }
 

@@ -1,5 +1,6 @@
 //! Item-CF in the server: recalls read neighbour lists that a background thread refreshes
-//! from the counts the event stream keeps (`ItemCfConf.NeighbourRefreshSeconds`).
+//! from the counts the event stream keeps (`ItemCfConf.NeighbourRefreshSeconds`), and that
+//! are computed once from the replayed events before a restarted server is ready.
 
 mod common;
 
@@ -45,19 +46,22 @@ async fn recommended(router: &Router, uid: &str) -> Vec<(String, String)> {
     served
 }
 
-#[tokio::test]
-async fn item_cf_recall_serves_the_lists_the_background_refresh_computes() {
-    let dir = tempfile::tempdir().unwrap();
+/// The scene of [`CF_SCENE`] with lists refreshed every `refresh_seconds`, over `dir`.
+fn config(dir: &std::path::Path, refresh_seconds: u64) -> CascadeConfig {
     let mut config = CascadeConfig::parse(CF_SCENE).unwrap();
-    config.storage_conf.data_dir = dir.path().to_owned();
-    let app = App::open(config).unwrap();
-    let router = router(app.clone());
+    config.storage_conf.data_dir = dir.to_owned();
+    config.item_cf_conf.neighbour_refresh_seconds = refresh_seconds;
+    config
+}
+
+/// Items x, y, z; `a` read x and y, `b` x and z: y and z are x's neighbours; `me` read only
+/// x. Returns once the events are applied.
+async fn read_together(app: &App, router: &Router) {
     for id in ["x", "y", "z"] {
         let item = json!({"fields": {"title": format!("item {id}")}});
-        let (status, body) = send(&router, Method::PUT, &format!("/api/items/{id}"), item).await;
+        let (status, body) = send(router, Method::PUT, &format!("/api/items/{id}"), item).await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
-    // `a` read x and y, `b` x and z: y and z are x's neighbours; `me` read only x.
     let reads = [("a", "x"), ("a", "y"), ("b", "x"), ("b", "z"), ("me", "x")];
     let events: Vec<Value> = reads
         .iter()
@@ -67,18 +71,27 @@ async fn item_cf_recall_serves_the_lists_the_background_refresh_computes() {
                    "timestamp": 1_000 + n as i64})
         })
         .collect();
-    let (status, body) = send(&router, Method::POST, "/api/events", json!(events)).await;
+    let (status, body) = send(router, Method::POST, "/api/events", json!(events)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     app.stream.wait_applied(reads.len() as u64).await;
+}
 
-    let expected = [
-        ("y".to_string(), "cf".to_string()),
-        ("z".into(), "cf".into()),
-    ];
+/// What `me` is recommended once x's neighbour list is known.
+fn neighbours_of_x() -> Vec<(String, String)> {
+    vec![("y".into(), "cf".into()), ("z".into(), "cf".into())]
+}
+
+#[tokio::test]
+async fn item_cf_recall_serves_the_lists_the_background_refresh_computes() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::open(config(dir.path(), 1)).unwrap();
+    let router = router(app.clone());
+    read_together(&app, &router).await;
+
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let served = recommended(&router, "me").await;
-        if served == expected {
+        if served == neighbours_of_x() {
             break;
         }
         assert!(
@@ -87,4 +100,24 @@ async fn item_cf_recall_serves_the_lists_the_background_refresh_computes() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test]
+async fn after_a_restart_the_lists_are_computed_before_the_server_is_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    // No periodic refresh within the test: only the start-up priming computes lists.
+    let hour = 3600;
+    let app = App::open(config(dir.path(), hour)).unwrap();
+    read_together(&app, &router(app.clone())).await;
+    app.persist_indexes().unwrap();
+    drop(app);
+
+    let app = App::open(config(dir.path(), hour)).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), app.wait_ready())
+        .await
+        .expect("ready within 30 s of the restart");
+    assert_eq!(
+        recommended(&router(app.clone()), "me").await,
+        neighbours_of_x()
+    );
 }

@@ -95,7 +95,6 @@ pub async fn run(args: &PipelineBench) -> anyhow::Result<()> {
     for chunk in items.chunks(5_000) {
         stores.items.upsert_items(chunk)?;
     }
-    let count = events.len() as u64;
     for chunk in events.chunks(50_000) {
         stores.events.append(chunk.to_vec()).wait().await?;
     }
@@ -126,7 +125,7 @@ pub async fn run(args: &PipelineBench) -> anyhow::Result<()> {
             })
         })
     })?;
-    app.stream.wait_applied(count).await;
+    app.wait_ready().await;
 
     let mut rng = StdRng::seed_from_u64(args.seed + 1);
     let engine = app.engine();

@@ -22,7 +22,8 @@ pub fn apply_listen(config: &mut CascadeConfig, listen: &str) -> anyhow::Result<
 }
 
 /// Serves until a shutdown signal. Prints `listening on http://ADDR` once bound, `ready`
-/// once the event log is replayed, and then `banner` (with `{addr}` filled in) if given.
+/// once the event log is replayed and the derived state computed from it, and then `banner`
+/// (with `{addr}` filled in) if given.
 /// With a `config_file`, a change of the file reloads the configuration.
 pub async fn serve(
     config: CascadeConfig,
@@ -39,10 +40,7 @@ pub async fn serve(
     let addr = server.local_addr()?;
     println!("listening on http://{addr}");
     let running = tokio::spawn(server.run(shutdown_signal()));
-    app.stream.wait_applied(app.startup_events).await;
-    if let Some(features) = &app.features {
-        features.wait_visible(app.startup_events).await;
-    }
+    app.wait_ready().await;
     println!("ready: {} events replayed", app.startup_events);
     if let Some(banner) = banner {
         println!("{}", banner.replace("{addr}", &addr.to_string()));
