@@ -15,73 +15,101 @@ const DEFAULT_LEFT_MASK: i8 = 2;
 const MISSING_ZERO: i8 = 1;
 const MISSING_NAN: i8 = 2;
 
-/// One internal node.
+/// A feature value coded for the splits ([`SplitCodes::code`]): its rank among the sorted
+/// thresholds of its feature in the low bits, and whether it is NaN and whether it counts as
+/// zero in these two bits.
+const CODE_NAN: u32 = 1 << 31;
+const CODE_ZERO: u32 = 1 << 30;
+const CODE_RANK: u32 = CODE_ZERO - 1;
+
+/// Every threshold the trees compare each feature with, sorted and distinct, so that a value
+/// is compared with the thresholds once per row (a binary search for its rank) instead of at
+/// every node: `value <= threshold[i]` exactly when fewer than `i + 1` thresholds are below
+/// `value`, i.e. when its rank is at most `i`.
+#[derive(Debug, Clone, PartialEq)]
+struct SplitCodes {
+    thresholds: Vec<Vec<f64>>,
+}
+
+impl SplitCodes {
+    /// The position of `threshold` among feature `feature`'s thresholds (it must be one).
+    fn bin(&self, feature: usize, threshold: f64) -> u32 {
+        let sorted = &self.thresholds[feature];
+        sorted.partition_point(|&t| t < threshold) as u32
+    }
+
+    /// `value` of feature `feature` as the nodes compare it. A NaN ranks as 0 does, which is
+    /// what every split that does not treat NaN as missing compares (LightGBM's
+    /// `NumericalDecision`).
+    #[inline]
+    fn code(&self, feature: usize, value: f64) -> u32 {
+        let nan = value.is_nan();
+        let value = if nan { 0.0 } else { value };
+        let rank = self.thresholds[feature].partition_point(|&t| t < value) as u32;
+        let zero = value.abs() <= ZERO_THRESHOLD;
+        rank | (u32::from(nan) * CODE_NAN) | (u32::from(zero) * CODE_ZERO)
+    }
+}
+
+/// One node. Leaves are nodes too, pointing at themselves, so that a walk can take the same
+/// number of steps in every lane without asking whether it has arrived.
 #[derive(Debug, Clone, PartialEq)]
 struct Node {
-    threshold: f64,
+    /// The split's threshold as a rank ([`SplitCodes::bin`]).
+    bin: u32,
     feature: u32,
-    /// `[right, left]`: `>= 0` an internal node, `< 0` the leaf `!child`.
-    children: [i32; 2],
+    /// The code bits that make a value missing for this split: [`CODE_NAN`] for NaN-as-missing,
+    /// [`CODE_ZERO`] for zero-as-missing, none otherwise.
+    missing: u32,
     default_left: bool,
-    missing: i8,
+    /// `[right, left]`, indices into the tree's nodes.
+    children: [u32; 2],
 }
 
 impl Node {
-    /// Whether `value` goes left: LightGBM's `NumericalDecision`, without branches (a NaN
-    /// counts as 0 unless the split has NaN as its missing type; a missing value goes the
-    /// default way).
+    /// Whether a value of code `code` goes left: a missing value the default way, any other
+    /// `value <= threshold`, without branches.
     #[inline(always)]
-    fn goes_left(&self, value: f64) -> bool {
-        let nan = value.is_nan();
-        let value = if nan & (self.missing != MISSING_NAN) {
-            0.0
-        } else {
-            value
-        };
-        let missing = ((self.missing == MISSING_ZERO) & (value.abs() <= ZERO_THRESHOLD))
-            | ((self.missing == MISSING_NAN) & nan);
-        (missing & self.default_left) | (!missing & (value <= self.threshold))
+    fn goes_left(&self, code: u32) -> bool {
+        let missing = code & self.missing != 0;
+        (missing & self.default_left) | (!missing & ((code & CODE_RANK) <= self.bin))
     }
 }
 
 /// Rows walked through one tree together, so that their walks overlap in the CPU.
 const LANES: usize = 8;
 
-/// One regression tree.
+/// One regression tree: its internal nodes, then one self-looping node per leaf.
 #[derive(Debug, Clone, PartialEq)]
 struct Tree {
     nodes: Vec<Node>,
+    /// Index of the first leaf node; leaf node `first_leaf + i` has value `leaves[i]`.
+    first_leaf: u32,
     leaves: Vec<f64>,
 }
 
 impl Tree {
-    /// Adds this tree's value for each row of `rows` (`width` values per row, at most
-    /// [`LANES`] rows) to `scores`.
+    /// Adds this tree's value for each of [`LANES`] rows of codes (`width` per row) to
+    /// `scores`.
     #[inline]
-    fn add_leaves(&self, rows: &[f64], width: usize, scores: &mut [f64]) {
-        if self.nodes.is_empty() {
-            scores.iter_mut().for_each(|score| *score += self.leaves[0]);
-            return;
-        }
-        let count = scores.len();
-        let mut at = [0i32; LANES];
-        loop {
-            let mut walking = false;
-            for lane in 0..count {
-                let node = at[lane];
-                if node >= 0 {
-                    let split = &self.nodes[node as usize];
-                    let value = rows[lane * width + split.feature as usize];
-                    at[lane] = split.children[usize::from(split.goes_left(value))];
-                    walking = true;
+    fn add_leaves(&self, codes: &[u32], width: usize, scores: &mut [f64; LANES]) {
+        let mut at = [0u32; LANES];
+        if self.first_leaf > 0 {
+            loop {
+                let mut walking = false;
+                for (lane, at) in at.iter_mut().enumerate() {
+                    let node = &self.nodes[*at as usize];
+                    let code = codes[lane * width + node.feature as usize];
+                    *at = node.children[usize::from(node.goes_left(code))];
+                    walking |= *at < self.first_leaf;
+                }
+                if !walking {
+                    break;
                 }
             }
-            if !walking {
-                break;
-            }
         }
-        for (score, &leaf) in scores.iter_mut().zip(&at) {
-            *score += self.leaves[!leaf as usize];
+        for (score, &node) in scores.iter_mut().zip(&at) {
+            *score += self.leaves[(node - self.first_leaf) as usize];
         }
     }
 }
@@ -90,6 +118,7 @@ impl Tree {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Forest {
     trees: Vec<Tree>,
+    codes: SplitCodes,
     features: usize,
     feature_names: Vec<String>,
     objective: String,
@@ -155,15 +184,18 @@ impl Forest {
             )));
         }
         let objective = get("objective").unwrap_or_default().to_string();
-        let trees = blocks
+        let parsed = blocks
             .iter()
             .enumerate()
             .map(|(i, block)| {
                 parse_tree(block, features).map_err(|e| bad(format!("tree {i}: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let codes = SplitCodes::of(&parsed, features);
+        let trees = parsed.iter().map(|tree| tree.coded(&codes)).collect();
         Ok(Self {
             trees,
+            codes,
             features,
             feature_names,
             objective,
@@ -191,24 +223,101 @@ impl Forest {
     }
 
     /// The raw score (the sum of the trees) of each row of `values` (row-major, `features`
-    /// per row), over the batch a block of rows at a time, tree by tree.
+    /// per row): each value coded for the splits once, then a block of [`LANES`] rows at a
+    /// time through every tree in order (the sum LightGBM takes, in its order).
     pub fn predict(&self, values: &[f64]) -> Vec<f64> {
         let width = self.features.max(1);
         let rows = values.len() / width;
-        let mut scores = vec![0.0; rows];
-        for (block, out) in values[..rows * width]
-            .chunks(LANES * width)
-            .zip(scores.chunks_mut(LANES))
-        {
-            for tree in &self.trees {
-                tree.add_leaves(block, width, out);
+        let blocks = rows.div_ceil(LANES);
+        // Rows past the last are zero codes: walked like any row, their scores dropped.
+        let mut codes = vec![0u32; blocks * LANES * width];
+        for (coded, row) in codes.chunks_mut(width).zip(values.chunks_exact(width)) {
+            for (feature, (code, &value)) in coded.iter_mut().zip(row).enumerate() {
+                *code = self.codes.code(feature, value);
             }
         }
+        let mut scores = Vec::with_capacity(blocks * LANES);
+        for block in codes.chunks_exact(LANES * width) {
+            let mut sums = [0.0; LANES];
+            for tree in &self.trees {
+                tree.add_leaves(block, width, &mut sums);
+            }
+            scores.extend_from_slice(&sums);
+        }
+        scores.truncate(rows);
         scores
     }
 }
 
-fn parse_tree(block: &[(&str, &str)], features: usize) -> Result<Tree, String> {
+/// One split as the model file states it.
+struct Split {
+    threshold: f64,
+    feature: u32,
+    default_left: bool,
+    missing: i8,
+    /// `[right, left]`: `>= 0` an internal node, `< 0` the leaf `!child`.
+    children: [i32; 2],
+}
+
+/// One tree as the model file states it.
+struct ParsedTree {
+    splits: Vec<Split>,
+    leaves: Vec<f64>,
+}
+
+impl ParsedTree {
+    /// The tree with its thresholds as ranks of `codes` and its leaves appended as nodes.
+    fn coded(&self, codes: &SplitCodes) -> Tree {
+        let first_leaf = self.splits.len() as u32;
+        let node = |child: i32| {
+            if child >= 0 {
+                child as u32
+            } else {
+                first_leaf + !child as u32
+            }
+        };
+        let splits = self.splits.iter().map(|split| Node {
+            bin: codes.bin(split.feature as usize, split.threshold),
+            feature: split.feature,
+            missing: match split.missing {
+                MISSING_NAN => CODE_NAN,
+                MISSING_ZERO => CODE_ZERO,
+                _ => 0,
+            },
+            default_left: split.default_left,
+            children: split.children.map(node),
+        });
+        let leaves = (first_leaf..).take(self.leaves.len()).map(|at| Node {
+            bin: 0,
+            feature: 0,
+            missing: 0,
+            default_left: false,
+            children: [at, at],
+        });
+        Tree {
+            nodes: splits.chain(leaves).collect(),
+            first_leaf,
+            leaves: self.leaves.clone(),
+        }
+    }
+}
+
+impl SplitCodes {
+    /// The thresholds of every split of `trees`, by feature.
+    fn of(trees: &[ParsedTree], features: usize) -> Self {
+        let mut thresholds = vec![Vec::new(); features];
+        for split in trees.iter().flat_map(|tree| &tree.splits) {
+            thresholds[split.feature as usize].push(split.threshold);
+        }
+        for sorted in &mut thresholds {
+            sorted.sort_by(f64::total_cmp);
+            sorted.dedup();
+        }
+        Self { thresholds }
+    }
+}
+
+fn parse_tree(block: &[(&str, &str)], features: usize) -> Result<ParsedTree, String> {
     let get = |key: &str| {
         block
             .iter()
@@ -237,8 +346,8 @@ fn parse_tree(block: &[(&str, &str)], features: usize) -> Result<Tree, String> {
         ));
     }
     if leaves_count == 1 {
-        return Ok(Tree {
-            nodes: Vec::new(),
+        return Ok(ParsedTree {
+            splits: Vec::new(),
             leaves,
         });
     }
@@ -267,7 +376,7 @@ fn parse_tree(block: &[(&str, &str)], features: usize) -> Result<Tree, String> {
             (!child as usize) < leaves_count
         }
     };
-    let mut nodes = Vec::with_capacity(internal);
+    let mut splits = Vec::with_capacity(internal);
     for i in 0..internal {
         if decision[i] & CATEGORICAL_MASK != 0 {
             return Err("categorical splits are not supported".into());
@@ -275,15 +384,48 @@ fn parse_tree(block: &[(&str, &str)], features: usize) -> Result<Tree, String> {
         if split_feature[i] as usize >= features || !in_range(left[i]) || !in_range(right[i]) {
             return Err(format!("node {i} points outside the tree"));
         }
-        nodes.push(Node {
+        if threshold[i].is_nan() {
+            return Err(format!("node {i} has a NaN threshold"));
+        }
+        splits.push(Split {
             threshold: threshold[i],
             feature: split_feature[i],
-            children: [right[i], left[i]],
             default_left: decision[i] & DEFAULT_LEFT_MASK != 0,
             missing: (decision[i] >> 2) & 3,
+            children: [right[i], left[i]],
         });
     }
-    Ok(Tree { nodes, leaves })
+    check_is_a_tree(&splits, leaves_count)?;
+    Ok(ParsedTree { splits, leaves })
+}
+
+/// Refuses splits that do not form one tree from node 0, each node and leaf reached exactly
+/// once (a walk of anything else could loop forever or miss leaves).
+fn check_is_a_tree(splits: &[Split], leaves: usize) -> Result<(), String> {
+    let mut seen_nodes = vec![false; splits.len()];
+    let mut seen_leaves = vec![false; leaves];
+    let mut pending = vec![0i32];
+    while let Some(child) = pending.pop() {
+        let seen = if child >= 0 {
+            &mut seen_nodes[child as usize]
+        } else {
+            &mut seen_leaves[!child as usize]
+        };
+        if std::mem::replace(seen, true) {
+            return Err(match child {
+                0.. => format!("node {child} is reached twice: not a tree"),
+                _ => format!("leaf {} is reached twice: not a tree", !child),
+            });
+        }
+        if child >= 0 {
+            pending.extend(splits[child as usize].children);
+        }
+    }
+    if seen_nodes.iter().chain(&seen_leaves).all(|&seen| seen) {
+        Ok(())
+    } else {
+        Err("some nodes are not reached from the root".into())
+    }
 }
 
 #[cfg(test)]
@@ -330,5 +472,11 @@ mod tests {
         assert!(Forest::parse(&outside).is_err());
         let multiclass = MODEL.replace("num_class=1", "num_class=3");
         assert!(Forest::parse(&multiclass).is_err());
+        let cycle = MODEL.replace("right_child=1 -3", "right_child=0 -3");
+        let error = Forest::parse(&cycle).unwrap_err().to_string();
+        assert!(error.contains("node 0 is reached twice"), "{error}");
+        let shared_leaf = MODEL.replace("left_child=-1 -2", "left_child=-1 -1");
+        let error = Forest::parse(&shared_leaf).unwrap_err().to_string();
+        assert!(error.contains("leaf 0 is reached twice"), "{error}");
     }
 }

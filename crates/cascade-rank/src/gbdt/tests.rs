@@ -159,6 +159,65 @@ fn rust_scores_match_lightgbm_and_training_is_deterministic() {
     assert_eq!(again.file().lightgbm_model, model.file().lightgbm_model);
 }
 
+/// The thresholds of each feature's splits in a LightGBM text model.
+fn thresholds_by_feature(model: &GbdtModel) -> Vec<Vec<f64>> {
+    let mut thresholds = vec![Vec::new(); model.forest().features()];
+    let mut features: Vec<usize> = Vec::new();
+    for line in model.file().lightgbm_model.lines() {
+        let numbers =
+            |text: &str| -> Vec<f64> { text.split(' ').map(|x| x.parse().unwrap()).collect() };
+        if let Some(list) = line.strip_prefix("split_feature=") {
+            features = numbers(list).into_iter().map(|f| f as usize).collect();
+        } else if let Some(list) = line.strip_prefix("threshold=") {
+            for (&feature, threshold) in features.iter().zip(numbers(list)) {
+                thresholds[feature].push(threshold);
+            }
+        }
+    }
+    thresholds
+}
+
+/// The shipped synthetic ranker (100 trees of 31 leaves, NaN-as-missing splits) scored on
+/// values exactly on, just beside and between its thresholds, NaN, zero and values within
+/// LightGBM's zero threshold: the Rust trees give LightGBM's scores.
+#[test]
+fn rust_scores_match_lightgbm_on_and_beside_every_threshold() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/synthetic-ranker.json");
+    let model = GbdtModel::load(&path).unwrap();
+    let thresholds = thresholds_by_feature(&model);
+    let mut rng = StdRng::seed_from_u64(3);
+    let mut rows = FeatureMatrix::new(thresholds.len());
+    for _ in 0..4000 {
+        let row: Vec<f64> = thresholds
+            .iter()
+            .map(|mine| {
+                let on = mine[rng.random_range(0..mine.len())];
+                match rng.random_range(0..8) {
+                    0 => f64::NAN,
+                    1 => 0.0,
+                    2 => [1e-36, -1e-36, 1e-30][rng.random_range(0..3)],
+                    3 => on.next_up(),
+                    4 => on.next_down(),
+                    5 => on * rng.random_range(0.5..1.5),
+                    _ => on,
+                }
+            })
+            .collect();
+        rows.push_row(&row);
+    }
+    let ours = model.predict(&rows).unwrap();
+    let lightgbm = lightgbm_predict(&model, &rows).unwrap();
+    assert_eq!(ours.len(), 4000);
+    for (row, (a, b)) in ours.iter().zip(&lightgbm).enumerate() {
+        assert!(
+            (a - b).abs() < 1e-12,
+            "row {row} {:?}: {a} vs LightGBM's {b}",
+            rows.row(row)
+        );
+    }
+}
+
 #[test]
 fn model_file_round_trips_with_its_schema_and_training_info() {
     let (set, model) = trained();
