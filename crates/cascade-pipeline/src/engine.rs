@@ -1,7 +1,8 @@
 //! The engine: a configuration built into components, serving scenes. A request is assigned
 //! to experiments, the scene's pipelines run concurrently under one deadline, their results
 //! merge, and when the whole scene fails the user's last good response (or the popular
-//! items) is served, marked degraded.
+//! items) is served, marked degraded. An answer that some pipeline made without a recall
+//! source or a stage is served marked degraded too, naming what was missing.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -267,11 +268,19 @@ impl Engine {
         }
         let mut finished: Vec<(usize, PipelineRun)> = Vec::new();
         let mut failures: Vec<String> = Vec::new();
+        let mut shortfalls: Vec<String> = Vec::new();
         let budget = deadline.saturating_duration_since(Instant::now());
         let collected = tokio::time::timeout(budget, async {
             while let Some(joined) = runs.join_next().await {
                 match joined {
-                    Ok((order, Ok(run))) => finished.push((order, run)),
+                    Ok((order, Ok(run))) => {
+                        shortfalls.extend(
+                            run.shortfalls
+                                .iter()
+                                .map(|what| format!("pipeline `{}`: {what}", run.name)),
+                        );
+                        finished.push((order, run));
+                    }
                     Ok((_, Err(error))) => failures.push(error.to_string()),
                     Err(error) => failures.push(format!("a pipeline task did not finish: {error}")),
                 }
@@ -319,22 +328,26 @@ impl Engine {
         let items: Vec<Candidate> = kept.iter().map(|e| e.candidate.clone()).collect();
         let key = (scene, request.uid.clone());
         let experiment_id = assignment.experiment_id();
-        if failures.is_empty() {
+        // Every pipeline finished, and the answer is not empty for want of a source or a stage:
+        // it is the user's last good one, even when partial (it still says so).
+        if failures.is_empty() && (shortfalls.is_empty() || !items.is_empty()) {
             self.shared.responses.insert(key, Arc::new(items.clone()));
             return Ok(Outcome {
                 items,
                 experiment_id,
-                degraded: None,
+                degraded: (!shortfalls.is_empty()).then(|| shortfalls.join("; ")),
                 trace,
             });
         }
+        failures.extend(shortfalls);
+        let reason = failures.join("; ");
         if scene_failed || items.is_empty() {
-            return Ok(self.fallback(&key, &request, failures.join("; "), experiment_id, trace));
+            return Ok(self.fallback(&key, &request, reason, experiment_id, trace));
         }
         Ok(Outcome {
             items,
             experiment_id,
-            degraded: Some(failures.join("; ")),
+            degraded: Some(reason),
             trace,
         })
     }

@@ -1,7 +1,9 @@
 //! One pipeline, stage by stage: recall (sources in parallel, each with a timeout and a
 //! circuit breaker) → filter → general (coarse) rank → rank or cold-start rank → sort.
 //! Every stage checks the request deadline; when it has passed, the pipeline returns what
-//! it has.
+//! it has. What a pipeline did without (a recall source that gave no answer, a stage skipped
+//! at the deadline) is kept as its shortfalls, so that the answer says it is partial; a
+//! pipeline none of whose recall sources answered has failed.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,6 +32,14 @@ pub enum PipelineError {
         /// The failure.
         error: ScoreError,
     },
+    /// None of the recall sources answered (timed out, failed, circuit open).
+    #[error("pipeline `{pipeline}`: no recall source answered ({failures})")]
+    Recall {
+        /// The pipeline.
+        pipeline: String,
+        /// Each source with why it gave no answer, joined by `; `.
+        failures: String,
+    },
 }
 
 /// A pipeline's candidates, best first, and its trace.
@@ -40,6 +50,9 @@ pub struct PipelineRun {
     pub entries: Vec<Entry>,
     /// What happened.
     pub tracer: Tracer,
+    /// What the pipeline did without, each with why: recall sources that gave no answer,
+    /// stages skipped at the deadline. Empty for a complete run.
+    pub shortfalls: Vec<String>,
 }
 
 /// Runs one pipeline for one request.
@@ -51,38 +64,39 @@ pub async fn run_pipeline(
     include_sorts: bool,
 ) -> Result<PipelineRun, PipelineError> {
     let mut tracer = Tracer::new(request.debug, &spec.name);
-    let mut entries = recall(&engine, &spec, &request, deadline, &mut tracer).await;
+    let (mut entries, mut shortfalls) =
+        recall(&engine, &spec, &request, deadline, &mut tracer).await?;
     let pipeline = spec.name.as_str();
-    let stage = |name: &str, tracer: &mut Tracer| -> bool {
+    // Whether the stage `name` may still run; when the deadline has passed, the stage is
+    // traced and counted as skipped, and the pipeline returns what it has.
+    let stage = |name: &str, tracer: &mut Tracer, shortfalls: &mut Vec<String>| -> bool {
         let late = Instant::now() >= deadline;
         if late {
-            tracer.stage(
-                name.to_string(),
-                Instant::now(),
-                0,
-                0,
-                Some("skipped: deadline reached".into()),
-            );
+            const SKIPPED: &str = "skipped: deadline reached";
+            tracer.stage(name.to_string(), Instant::now(), 0, 0, Some(SKIPPED.into()));
+            shortfalls.push(format!("stage `{name}` {SKIPPED}"));
         }
         !late
     };
 
     for name in &spec.filter_names {
-        if !stage(&format!("filter:{name}"), &mut tracer) {
+        if !stage(&format!("filter:{name}"), &mut tracer, &mut shortfalls) {
             return Ok(PipelineRun {
                 name: spec.name.clone(),
                 entries,
                 tracer,
+                shortfalls,
             });
         }
         entries = apply_filter(&engine, name, &request, entries, &mut tracer);
     }
     if let Some(general) = &spec.general_rank_conf {
-        if !stage("general_rank", &mut tracer) {
+        if !stage("general_rank", &mut tracer, &mut shortfalls) {
             return Ok(PipelineRun {
                 name: spec.name.clone(),
                 entries,
                 tracer,
+                shortfalls,
             });
         }
         if general.rank_conf.is_set() {
@@ -112,11 +126,12 @@ pub async fn run_pipeline(
     let rank = spec.rank_conf.as_ref().filter(|r| r.is_set());
     let cold = spec.cold_start_rank_conf.as_ref().filter(|c| c.is_set());
     if rank.is_some() || cold.is_some() {
-        if !stage("rank", &mut tracer) {
+        if !stage("rank", &mut tracer, &mut shortfalls) {
             return Ok(PipelineRun {
                 name: spec.name.clone(),
                 entries,
                 tracer,
+                shortfalls,
             });
         }
         match (rank, cold) {
@@ -149,7 +164,7 @@ pub async fn run_pipeline(
     }
     if include_sorts {
         for name in &spec.sort_names {
-            if !stage(&format!("sort:{name}"), &mut tracer) {
+            if !stage(&format!("sort:{name}"), &mut tracer, &mut shortfalls) {
                 break;
             }
             entries = apply_sort(&engine, name, &request, entries, &mut tracer);
@@ -159,6 +174,7 @@ pub async fn run_pipeline(
         name: spec.name.clone(),
         entries,
         tracer,
+        shortfalls,
     })
 }
 
@@ -199,14 +215,15 @@ fn cold_start_as_rank(cold: &ColdStartRankConf) -> RankConf {
 }
 
 /// Asks every recall source in parallel; merges their candidates in recall order, keeping
-/// each item once with all the sources that proposed it.
+/// each item once with all the sources that proposed it. Returns them with the sources that
+/// gave no answer, each with why; fails when none answered.
 async fn recall(
     engine: &Arc<Engine>,
     spec: &PipelineSpec,
     request: &Arc<RequestContext>,
     deadline: Instant,
     tracer: &mut Tracer,
-) -> Vec<Entry> {
+) -> Result<(Vec<Entry>, Vec<String>), PipelineError> {
     let started = Instant::now();
     let mut calls = JoinSet::new();
     for (order, name) in spec.recall_names.iter().enumerate() {
@@ -218,17 +235,31 @@ async fn recall(
         });
     }
     let mut results: Vec<(usize, String, Arc<Vec<Candidate>>)> = Vec::new();
+    let mut unanswered: Vec<String> = Vec::new();
     while let Some(joined) = calls.join_next().await {
-        let Ok((order, name, began, outcome)) = joined else {
-            continue;
+        let (order, name, began, outcome) = match joined {
+            Ok(call) => call,
+            Err(error) => {
+                unanswered.push(format!("a recall call did not finish: {error}"));
+                continue;
+            }
         };
         match outcome {
             Ok(candidates) => {
                 tracer.stage(format!("recall:{name}"), began, 0, candidates.len(), None);
                 results.push((order, name, candidates));
             }
-            Err(note) => tracer.stage(format!("recall:{name}"), began, 0, 0, Some(note)),
+            Err(note) => {
+                unanswered.push(format!("recall source `{name}` {note}"));
+                tracer.stage(format!("recall:{name}"), began, 0, 0, Some(note));
+            }
         }
+    }
+    if results.is_empty() && !unanswered.is_empty() {
+        return Err(PipelineError::Recall {
+            pipeline: spec.name.clone(),
+            failures: unanswered.join("; "),
+        });
     }
     results.sort_by_key(|(order, _, _)| *order);
 
@@ -265,7 +296,7 @@ async fn recall(
         entry.item = engine.item(entry.id());
     }
     tracer.stage("recall".into(), started, 0, entries.len(), None);
-    entries
+    Ok((entries, unanswered))
 }
 
 fn apply_filter(

@@ -258,7 +258,7 @@ async fn the_pai_rec_example_config_runs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_scene_runs_its_cascade_and_a_slow_source_is_cut_off_within_the_deadline() {
+async fn a_scene_runs_its_cascade_and_a_slow_source_is_cut_off_within_the_deadline_and_named() {
     let world = World::new();
     world
         .interactions
@@ -278,7 +278,11 @@ async fn a_scene_runs_its_cascade_and_a_slow_source_is_cut_off_within_the_deadli
     // ctr*10 + popularity (rating dominates: f, e, d); the cold pipeline's newest unseen
     // item (h) is mixed in at position 2.
     assert_eq!(ids(&outcome), ["f", "h", "e", "d"]);
-    assert!(outcome.degraded.is_none());
+    assert_eq!(
+        outcome.degraded.as_deref(),
+        Some("pipeline `main`: recall source `slow` timed out after 20 ms"),
+        "the answer says which source it did without"
+    );
 
     let trace = outcome.trace.unwrap();
     let slow = trace
@@ -310,7 +314,8 @@ async fn a_failing_scorer_falls_back_to_the_cached_then_the_popular_response() {
     let world = World::new();
     let engine = world.engine(CASCADE);
     let good = engine.recommend(request("u", "home", 3)).await.unwrap();
-    assert!(good.degraded.is_none());
+    let partial = good.degraded.as_deref().unwrap();
+    assert!(!partial.contains("served"), "not a fallback: {partial}");
 
     world.failing.store(true, Ordering::SeqCst);
     let cached = engine.recommend(request("u", "home", 3)).await.unwrap();
@@ -333,6 +338,20 @@ async fn a_failing_scorer_falls_back_to_the_cached_then_the_popular_response() {
         "popular items for a user with no cached response"
     );
     assert!(fresh.degraded.as_deref().unwrap().contains("popular"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_main_pipeline_whose_sources_all_time_out_falls_back_to_the_popular_items() {
+    let world = World::new();
+    let engine = world.engine(&CASCADE.replace(r#"["hot", "slow"]"#, r#"["slow"]"#));
+    let outcome = engine.recommend(request("u", "home", 3)).await.unwrap();
+    assert_eq!(ids(&outcome), ["a", "b", "c"], "the popular items");
+    let degraded = outcome.degraded.as_deref().unwrap();
+    assert!(
+        degraded.starts_with("pipeline `main`: no recall source answered (recall source `slow` timed out after 20 ms)")
+            && degraded.ends_with("served popular items"),
+        "{degraded}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
