@@ -67,6 +67,13 @@ pub async fn run_pipeline(
     let (mut entries, mut shortfalls) =
         recall(&engine, &spec, &request, deadline, &mut tracer).await?;
     let pipeline = spec.name.as_str();
+    // What the pipeline returns, at the end or once the deadline has passed.
+    let finished = |entries, tracer, shortfalls| PipelineRun {
+        name: spec.name.clone(),
+        entries,
+        tracer,
+        shortfalls,
+    };
     // Whether the stage `name` may still run; when the deadline has passed, the stage is
     // traced and counted as skipped, and the pipeline returns what it has.
     let stage = |name: &str, tracer: &mut Tracer, shortfalls: &mut Vec<String>| -> bool {
@@ -81,23 +88,13 @@ pub async fn run_pipeline(
 
     for name in &spec.filter_names {
         if !stage(&format!("filter:{name}"), &mut tracer, &mut shortfalls) {
-            return Ok(PipelineRun {
-                name: spec.name.clone(),
-                entries,
-                tracer,
-                shortfalls,
-            });
+            return Ok(finished(entries, tracer, shortfalls));
         }
         entries = apply_filter(&engine, name, &request, entries, &mut tracer);
     }
     if let Some(general) = &spec.general_rank_conf {
         if !stage("general_rank", &mut tracer, &mut shortfalls) {
-            return Ok(PipelineRun {
-                name: spec.name.clone(),
-                entries,
-                tracer,
-                shortfalls,
-            });
+            return Ok(finished(entries, tracer, shortfalls));
         }
         if general.rank_conf.is_set() {
             score(
@@ -127,12 +124,7 @@ pub async fn run_pipeline(
     let cold = spec.cold_start_rank_conf.as_ref().filter(|c| c.is_set());
     if rank.is_some() || cold.is_some() {
         if !stage("rank", &mut tracer, &mut shortfalls) {
-            return Ok(PipelineRun {
-                name: spec.name.clone(),
-                entries,
-                tracer,
-                shortfalls,
-            });
+            return Ok(finished(entries, tracer, shortfalls));
         }
         match (rank, cold) {
             (Some(rank), _) => score(
@@ -170,12 +162,7 @@ pub async fn run_pipeline(
             entries = apply_sort(&engine, name, &request, entries, &mut tracer);
         }
     }
-    Ok(PipelineRun {
-        name: spec.name.clone(),
-        entries,
-        tracer,
-        shortfalls,
-    })
+    Ok(finished(entries, tracer, shortfalls))
 }
 
 /// A rank stage to run: its name (in traces and scores), its models, and whether the models

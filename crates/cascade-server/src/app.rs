@@ -238,7 +238,9 @@ impl App {
             engine: RwLock::new(Arc::new(engine)),
         });
         readiness::start(&app, prime).map_err(|error| {
-            AppError::Index(format!("cannot start the thread that primes them: {error}"))
+            AppError::Index(format!(
+                "cannot start the thread that computes the rankings and neighbour lists: {error}"
+            ))
         })?;
         backfill::start(&app);
         Ok(app)
