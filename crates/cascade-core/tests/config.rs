@@ -1,7 +1,7 @@
 //! The configuration document: PAI-Rec's shapes load, and every inconsistency is refused
 //! with its key path.
 
-use cascade_core::config::{CascadeConfig, ConfigError};
+use cascade_core::config::{AnnConf, AnnPrecision, CascadeConfig, ConfigError};
 
 const PAIREC_EXAMPLE: &str = include_str!("fixtures/pairec_pipeline_example.json");
 
@@ -190,4 +190,37 @@ fn rank_scores_and_engine_settings_are_checked() {
         ],
         "{found:?}"
     );
+}
+
+#[test]
+fn ann_settings_are_read_per_embedding_and_checked() {
+    let config = CascadeConfig::parse(
+        r#"{ "ItemSchema": {"Embeddings": {"vec": 64, "text": 384}},
+             "AnnConfs": {"vec": {"Precision": "f16", "Connectivity": 32}} }"#,
+    )
+    .unwrap();
+    let vec = &config.ann_confs["vec"];
+    assert_eq!(vec.precision, AnnPrecision::F16);
+    assert_eq!(vec.connectivity, 32);
+    assert_eq!(vec.ef_construction, AnnConf::default().ef_construction);
+    assert!(!config.ann_confs.contains_key("text"), "defaults apply");
+
+    let found = issues(
+        r#"{ "ItemSchema": {"Embeddings": {"vec": 64}},
+             "AnnConfs": {"ghost": {}, "vec": {"Connectivity": 1, "EfConstruction": 0}} }"#,
+    );
+    let paths: Vec<&str> = found.iter().map(|i| i.split('`').nth(1).unwrap()).collect();
+    assert_eq!(
+        paths,
+        [
+            "AnnConfs.ghost",
+            "AnnConfs.vec.Connectivity",
+            "AnnConfs.vec.EfConstruction"
+        ],
+        "{found:?}"
+    );
+    let error = CascadeConfig::parse(r#"{ "AnnConfs": {"vec": {"Precision": "f8"}} }"#)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("AnnConfs.vec.Precision"), "{error}");
 }

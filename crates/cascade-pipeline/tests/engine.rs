@@ -95,7 +95,13 @@ impl World {
             })
             .collect();
         store.upsert_items(&items).unwrap();
-        let vectors = Arc::new(cascade_retrieval::ItemVectors::build(&*store, "v", 2).unwrap());
+        let vectors = Arc::new(
+            cascade_retrieval::ItemVectors::build(
+                &*store,
+                cascade_retrieval::AnnConfig::new("v", 2, cascade_retrieval::AnnMetric::Cosine),
+            )
+            .unwrap(),
+        );
         let types = EventTypes::default();
         let popular = Arc::new(PopularIndex::new(
             &cascade_core::config::PopularConf {

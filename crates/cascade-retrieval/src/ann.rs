@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use cascade_core::Item;
+pub use cascade_core::config::{AnnConf, AnnPrecision};
 use parking_lot::{Condvar, Mutex};
 use serde::{Deserialize, Serialize};
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
@@ -37,16 +38,6 @@ pub enum AnnMetric {
     InnerProduct,
 }
 
-/// How the index stores vectors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AnnPrecision {
-    /// 32-bit floats: exact scores.
-    F32,
-    /// 16-bit floats: half the memory and faster builds; scores are off by about 1e-3.
-    F16,
-}
-
 /// What an [`AnnIndex`] indexes and how its graph is shaped.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AnnConfig {
@@ -65,16 +56,26 @@ pub struct AnnConfig {
 }
 
 impl AnnConfig {
-    /// A configuration with 32-bit storage and the default graph shape (M 16, ef_construction
-    /// 128).
+    /// A configuration with the default storage and graph shape ([`AnnConf::default`]: 32-bit
+    /// floats, M 16, ef_construction 128).
     pub fn new(embedding: impl Into<String>, dimensions: usize, metric: AnnMetric) -> Self {
+        Self::shaped(embedding, dimensions, metric, &AnnConf::default())
+    }
+
+    /// A configuration with the storage and graph shape of an `AnnConfs` entry.
+    pub fn shaped(
+        embedding: impl Into<String>,
+        dimensions: usize,
+        metric: AnnMetric,
+        conf: &AnnConf,
+    ) -> Self {
         AnnConfig {
             embedding: embedding.into(),
             dimensions,
             metric,
-            precision: AnnPrecision::F32,
-            connectivity: 16,
-            ef_construction: 128,
+            precision: conf.precision,
+            connectivity: conf.connectivity,
+            ef_construction: conf.ef_construction,
         }
     }
 

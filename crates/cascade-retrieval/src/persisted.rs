@@ -13,7 +13,7 @@ use std::path::Path;
 
 use cascade_store::ItemStore;
 
-use crate::ann::{AnnConfig, AnnIndex, AnnMetric};
+use crate::ann::{AnnConfig, AnnIndex};
 use crate::text::{TextError, TextField, TextIndex};
 use crate::vector::{ItemVectors, VectorError};
 
@@ -29,21 +29,23 @@ pub enum IndexOrigin {
     Built,
 }
 
-/// Opens the ANN index of `embedding` saved in `dir` if it reflects the current catalogue,
-/// else builds it from `store`. Either way the stamp is removed: the index will change.
+/// Opens the ANN index saved in `dir` if it reflects the current catalogue and was built with
+/// the `wanted` configuration, else builds it from `store`. Either way the stamp is removed:
+/// the index will change.
 pub fn open_vectors(
     dir: &Path,
     store: &dyn ItemStore,
-    embedding: &str,
-    dimensions: usize,
+    wanted: AnnConfig,
 ) -> Result<(ItemVectors, IndexOrigin), VectorError> {
     let version = store.catalogue_version()?;
-    let wanted = AnnConfig::new(embedding, dimensions, AnnMetric::Cosine);
     let saved = take_stamp(dir)
         .filter(|&stamp| stamp == version)
         .and_then(|_| match AnnIndex::load(dir) {
             Ok(index) if *index.config() == wanted => Some(index),
-            Ok(_) => None,
+            Ok(_) => {
+                tracing::info!(dir = %dir.display(), "ANN settings changed; rebuilding the index");
+                None
+            }
             Err(error) => {
                 tracing::warn!(dir = %dir.display(), %error, "saved ANN index unreadable; rebuilding");
                 None
@@ -51,10 +53,7 @@ pub fn open_vectors(
         });
     Ok(match saved {
         Some(index) => (ItemVectors::from_index(index), IndexOrigin::Loaded),
-        None => (
-            ItemVectors::build(store, embedding, dimensions)?,
-            IndexOrigin::Built,
-        ),
+        None => (ItemVectors::build(store, wanted)?, IndexOrigin::Built),
     })
 }
 
@@ -117,5 +116,52 @@ fn directory_error(dir: &Path, error: impl std::fmt::Display) -> TextError {
     TextError::Directory {
         dir: dir.display().to_string(),
         reason: error.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ann::{AnnConf, AnnMetric, AnnPrecision};
+    use cascade_core::Item;
+    use cascade_store::EmbeddedStore;
+
+    #[test]
+    fn a_saved_ann_index_is_reused_only_while_its_settings_are_unchanged() {
+        let data = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(data.path()).unwrap();
+        let items: Vec<Item> = (0..20)
+            .map(|i| Item {
+                id: format!("i{i}"),
+                fields: Default::default(),
+                embeddings: [("v".to_string(), vec![1.0, i as f32])].into(),
+            })
+            .collect();
+        store.upsert_items(&items).unwrap();
+        let dir = data.path().join("ann");
+        let f32_config = AnnConfig::new("v", 2, AnnMetric::Cosine);
+        let f16 = AnnConf {
+            precision: AnnPrecision::F16,
+            ..AnnConf::default()
+        };
+        let f16_config = AnnConfig::shaped("v", 2, AnnMetric::Cosine, &f16);
+        let save = |vectors: &ItemVectors| {
+            vectors.save(&dir).unwrap();
+            seal(&dir, store.catalogue_version().unwrap()).unwrap();
+        };
+
+        let (vectors, origin) = open_vectors(&dir, &store, f32_config.clone()).unwrap();
+        assert_eq!(origin, IndexOrigin::Built);
+        save(&vectors);
+        let (vectors, origin) = open_vectors(&dir, &store, f32_config).unwrap();
+        assert_eq!(origin, IndexOrigin::Loaded, "same settings, same catalogue");
+        save(&vectors);
+        let (vectors, origin) = open_vectors(&dir, &store, f16_config.clone()).unwrap();
+        assert_eq!(origin, IndexOrigin::Built, "the precision changed");
+        assert_eq!(vectors.config(), f16_config);
+        save(&vectors);
+        let (vectors, origin) = open_vectors(&dir, &store, f16_config.clone()).unwrap();
+        assert_eq!(origin, IndexOrigin::Loaded);
+        assert_eq!(vectors.config(), f16_config);
     }
 }

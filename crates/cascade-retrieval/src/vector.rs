@@ -9,7 +9,7 @@ use cascade_core::{Candidate, Item, ItemObserver, RequestContext};
 use cascade_store::ItemStore;
 use parking_lot::RwLock;
 
-use crate::ann::{AnnConfig, AnnError, AnnHit, AnnIndex, AnnMetric};
+use crate::ann::{AnnConfig, AnnError, AnnHit, AnnIndex};
 use crate::source::RecallSource;
 
 /// Why a vector index could not be built.
@@ -30,16 +30,11 @@ pub struct ItemVectors {
 }
 
 impl ItemVectors {
-    /// Builds the index of `embedding` (of `dimensions`) from every item in `store`.
-    pub fn build(
-        store: &dyn ItemStore,
-        embedding: &str,
-        dimensions: usize,
-    ) -> Result<Self, VectorError> {
-        let config = AnnConfig::new(embedding, dimensions, AnnMetric::Cosine);
+    /// Builds the index `config` describes from every item in `store` with its embedding.
+    pub fn build(store: &dyn ItemStore, config: AnnConfig) -> Result<Self, VectorError> {
         let mut items = Vec::new();
         store.scan_items(&mut |item| {
-            if item.embeddings.contains_key(embedding) {
+            if item.embeddings.contains_key(&config.embedding) {
                 items.push(item);
             }
         })?;
@@ -62,6 +57,11 @@ impl ItemVectors {
     /// The embedding this index covers.
     pub fn embedding(&self) -> &str {
         &self.embedding
+    }
+
+    /// How the index is built and stored.
+    pub fn config(&self) -> AnnConfig {
+        self.index.read().config().clone()
     }
 
     /// The `k` items closest to `query` for which `allow` holds.
@@ -238,6 +238,7 @@ impl RecallSource for VectorRecall {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ann::AnnMetric;
     use cascade_store::EmbeddedStore;
 
     fn item(id: &str, vector: [f32; 2]) -> Item {
@@ -259,7 +260,9 @@ mod tests {
             item("north2", [0.1, 0.9]),
         ];
         store.upsert_items(&items).unwrap();
-        let vectors = Arc::new(ItemVectors::build(&*store, "v", 2).unwrap());
+        let vectors = Arc::new(
+            ItemVectors::build(&*store, AnnConfig::new("v", 2, AnnMetric::Cosine)).unwrap(),
+        );
         let recent: RecentItems = Arc::new(|uid, _| match uid {
             "easterner" => vec!["east".to_string()],
             _ => Vec::new(),

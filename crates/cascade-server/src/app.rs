@@ -16,8 +16,8 @@ use cascade_rank::features::FeatureSource;
 use cascade_retrieval::persisted;
 use cascade_retrieval::text::{TextField, TextIndex, TextTokenizer};
 use cascade_retrieval::{
-    IndexOrigin, ItemCfConfig, ItemCfIndex, ItemEmbedder, ItemVectors, PopularIndex,
-    TrendingConfig, TrendingIndex,
+    AnnConfig, AnnMetric, IndexOrigin, ItemCfConfig, ItemCfIndex, ItemEmbedder, ItemVectors,
+    PopularIndex, TrendingConfig, TrendingIndex,
 };
 use cascade_store::{EmbeddedStore, ItemStore, StoreError, Stores};
 use cascade_stream::{HistoryKind, StreamRuntime, UserHistory};
@@ -172,9 +172,10 @@ impl App {
         let mut vectors = HashMap::new();
         for (embedding, &dimensions) in &config.item_schema.embeddings {
             let dir = vector_dir(&data_dir, embedding);
-            let (index, origin) =
-                persisted::open_vectors(&dir, &*stores.items, embedding, dimensions)
-                    .map_err(|e| AppError::Index(format!("embedding `{embedding}`: {e}")))?;
+            let conf = config.ann_confs.get(embedding).copied().unwrap_or_default();
+            let wanted = AnnConfig::shaped(embedding, dimensions, AnnMetric::Cosine, &conf);
+            let (index, origin) = persisted::open_vectors(&dir, &*stores.items, wanted)
+                .map_err(|e| AppError::Index(format!("embedding `{embedding}`: {e}")))?;
             index_origins.push((format!("ann:{embedding}"), origin));
             vectors.insert(embedding.clone(), Arc::new(index));
         }

@@ -1,6 +1,7 @@
 //! The configuration document: one JSON file (comments allowed) with PascalCase keys,
 //! in the style of PAI-Rec's `RecommendConfig`.
 
+pub mod ann;
 pub mod enrich;
 pub mod experiment;
 pub mod feature_log;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::EventTypes;
 use crate::item::ItemSchema;
+pub use ann::{AnnConf, AnnPrecision};
 pub use enrich::EnricherConf;
 pub use experiment::ExperimentConfs;
 pub use feature_log::FeatureLogConf;
@@ -94,6 +96,10 @@ pub struct CascadeConfig {
     /// Declared item fields and embeddings.
     #[serde(default)]
     pub item_schema: ItemSchema,
+    /// How the ANN index of each embedding is built, by embedding name; an embedding without
+    /// an entry gets [`AnnConf::default`].
+    #[serde(default)]
+    pub ann_confs: std::collections::BTreeMap<String, AnnConf>,
     /// The popularity recall.
     #[serde(default)]
     pub popular_conf: PopularConf,

@@ -101,10 +101,30 @@ pub fn check(config: &CascadeConfig) -> Vec<ConfigIssue> {
     checker.experiments(config);
     checker.engine(config);
     checker.text_encoder(config);
+    checker.ann(config);
     checker.issues
 }
 
 impl<'a> Checker<'a> {
+    /// Each `AnnConfs` entry names a declared embedding and a graph that can be built.
+    fn ann(&mut self, config: &CascadeConfig) {
+        for (embedding, conf) in &config.ann_confs {
+            let path = format!("AnnConfs.{embedding}");
+            if !config.item_schema.embeddings.contains_key(embedding) {
+                self.issue(
+                    &path,
+                    "is not an embedding declared in ItemSchema.Embeddings",
+                );
+            }
+            if conf.connectivity < 2 {
+                self.issue(format!("{path}.Connectivity"), "must be at least 2");
+            }
+            if conf.ef_construction == 0 {
+                self.issue(format!("{path}.EfConstruction"), "must be at least 1");
+            }
+        }
+    }
+
     /// The encoder's embedding and fields are declared in the item schema.
     fn text_encoder(&mut self, config: &CascadeConfig) {
         let Some(conf) = &config.text_encoder_conf else {
