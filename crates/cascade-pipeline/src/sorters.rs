@@ -60,7 +60,12 @@ impl Sorter for BoostSort {
 
 /// `DiversityRuleSort`: at most `max_per_window` items with the same `field` value in any
 /// `window` consecutive positions; an item that would break the rule waits for a later slot
-/// (and fills the tail when nothing else is left).
+/// (and takes the slot when no waiting item fits).
+///
+/// Only the first `request.size` positions reach an answer, so the rule places those and the
+/// other items follow them in their incoming order. Placing is greedy, slot by slot, so those
+/// positions are the ones a placement of the whole list would give; an item's field is read
+/// only when the item is considered for a slot, not for each of the hundreds ranked.
 pub struct DiversityRuleSort {
     /// The categorical field.
     pub field: String,
@@ -71,30 +76,40 @@ pub struct DiversityRuleSort {
 }
 
 impl Sorter for DiversityRuleSort {
-    fn sort(&self, _: &RequestContext, entries: Vec<Entry>) -> Vec<Entry> {
-        // Categories compared by key and entries moved by position: the entries are placed
-        // once, at the end.
-        let mut waiting: VecDeque<(Option<u64>, usize)> = entries
-            .iter()
-            .enumerate()
-            .map(|(at, e)| (e.category_key(&self.field), at))
-            .collect();
-        let mut placed: Vec<(Option<u64>, usize)> = Vec::with_capacity(waiting.len());
-        while !waiting.is_empty() {
+    fn sort(&self, request: &RequestContext, entries: Vec<Entry>) -> Vec<Entry> {
+        let slots = request.size.min(entries.len());
+        // Each entry's category key, read on first use; entries move by position, once, at
+        // the end.
+        let mut keys: Vec<Option<Option<u64>>> = vec![None; entries.len()];
+        let mut key =
+            |at: usize| *keys[at].get_or_insert_with(|| entries[at].category_key(&self.field));
+        let mut waiting: VecDeque<usize> = (0..entries.len()).collect();
+        let mut placed: Vec<(Option<u64>, usize)> = Vec::with_capacity(entries.len());
+        while placed.len() < slots {
             let recent = &placed[placed.len().saturating_sub(self.window.saturating_sub(1))..];
-            let fits = |category: &Option<u64>| {
-                category.is_none()
-                    || recent.iter().filter(|(c, _)| c == category).count() < self.max_per_window
+            let index = waiting
+                .iter()
+                .position(|&at| {
+                    let category = key(at);
+                    category.is_none()
+                        || recent.iter().filter(|(c, _)| *c == category).count()
+                            < self.max_per_window
+                })
+                .unwrap_or(0);
+            let Some(at) = waiting.remove(index) else {
+                break;
             };
-            let index = waiting.iter().position(|(c, _)| fits(c)).unwrap_or(0);
-            if let Some(next) = waiting.remove(index) {
-                placed.push(next);
-            }
+            placed.push((key(at), at));
         }
-        let mut entries: Vec<Option<Entry>> = entries.into_iter().map(Some).collect();
-        placed
+        let order: Vec<usize> = placed
             .into_iter()
-            .filter_map(|(_, at)| entries[at].take())
+            .map(|(_, at)| at)
+            .chain(waiting)
+            .collect();
+        let mut entries: Vec<Option<Entry>> = entries.into_iter().map(Some).collect();
+        order
+            .into_iter()
+            .filter_map(|at| entries[at].take())
             .collect()
     }
 }
@@ -250,15 +265,28 @@ mod tests {
             window: 2,
             max_per_window: 1,
         };
-        let entries = vec![
-            author("a1", 9.0, "a"),
-            author("a2", 8.0, "a"),
-            author("b1", 7.0, "b"),
-            author("a3", 6.0, "a"),
-        ];
+        let entries = || {
+            vec![
+                author("a1", 9.0, "a"),
+                author("a2", 8.0, "a"),
+                author("a3", 7.0, "a"),
+                author("b1", 6.0, "b"),
+                author("a4", 5.0, "a"),
+                author("b2", 4.0, "b"),
+                author("c1", 3.0, "c"),
+                author("a5", 2.0, "a"),
+            ]
+        };
+        let sized = |size| RequestContext { size, ..request() };
         assert_eq!(
-            ids(&sorter.sort(&request(), entries)),
-            ["a1", "b1", "a2", "a3"]
+            ids(&sorter.sort(&sized(10), entries())),
+            ["a1", "b1", "a2", "b2", "a3", "c1", "a4", "a5"],
+            "an `a` waits while the last slot holds one; when nothing else is left it takes the slot"
+        );
+        assert_eq!(
+            ids(&sorter.sort(&sized(3), entries())),
+            ["a1", "b1", "a2", "a3", "a4", "b2", "c1", "a5"],
+            "the answer's three slots are placed as above, the rest follow in their order"
         );
     }
 
