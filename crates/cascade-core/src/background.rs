@@ -5,10 +5,13 @@
 use std::io;
 use std::thread::JoinHandle;
 
-/// The nice value of background threads (0 is the default, 19 the lowest priority): the Linux
-/// scheduler gives a nice-10 thread about a tenth of the CPU share of a nice-0 thread while
-/// both want to run, and all of it when nothing else does.
+/// How much nicer than the thread that starts them background threads run (0 is the default,
+/// 19 the lowest priority): the Linux scheduler gives a thread 10 nice values below another
+/// about a tenth of its CPU share while both want to run, and all of it when nothing else does.
 const BACKGROUND_NICE: i32 = 10;
+
+/// The lowest priority a thread can have.
+const NICEST: i32 = 19;
 
 /// Starts a thread named `name` that runs `job` at background priority. The priority is lowered
 /// only where the platform allows it per thread (Linux); elsewhere the thread runs at the
@@ -25,11 +28,17 @@ pub fn spawn<T: Send + 'static>(
         })
 }
 
-/// On Linux, `setpriority(PRIO_PROCESS, tid)` sets the nice value of that thread alone.
+/// On Linux, `setpriority(PRIO_PROCESS, tid)` sets the nice value of that thread alone. A new
+/// thread starts at its parent's nice value, so a server started under `nice` keeps its
+/// background threads below its request threads.
 #[cfg(target_os = "linux")]
 fn lower_current_thread_priority() {
     let thread = rustix::thread::gettid();
-    if let Err(error) = rustix::process::setpriority_process(Some(thread), BACKGROUND_NICE) {
+    let lowered = rustix::process::getpriority_process(Some(thread)).and_then(|nice| {
+        let background = (nice + BACKGROUND_NICE).min(NICEST);
+        rustix::process::setpriority_process(Some(thread), background)
+    });
+    if let Err(error) = lowered {
         tracing::debug!(%error, "background thread priority not lowered");
     }
 }
@@ -52,7 +61,7 @@ mod tests {
             .unwrap()
             .join()
             .unwrap();
-        assert_eq!(child, (parent + BACKGROUND_NICE).min(19));
+        assert_eq!(child, (parent + BACKGROUND_NICE).min(NICEST));
         assert_eq!(
             nice_of_current_thread(),
             parent,
