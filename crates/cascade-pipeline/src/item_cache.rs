@@ -15,19 +15,28 @@
 //! A miss reads the store outside the lock. A write marks the item stale and bumps its shard's
 //! generation; a read that started before the bump does not cache what it read, so a stale
 //! item never outlives the write that replaced it.
+//!
+//! [`ItemCache::warm`] fills the cache from a scan of the catalogue at start-up, beside the
+//! event replay, so that the first requests after a start do not each read hundreds of
+//! candidates from the store (at 1M items, thousands of answers in the first minute were
+//! degraded by those misses, and the misses were 8 % of the server's CPU 40 s into the load).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
-use cascade_core::FieldValue;
+use cascade_core::{FieldValue, Item};
 use cascade_rank::features::RankItem;
-use cascade_store::ItemStore;
+use cascade_store::{ItemStore, StoreError};
 use cascade_stream::windows::ItemFields;
 use parking_lot::RwLock;
 
 /// Shards: enough that request threads rarely meet on one lock.
 const SHARDS: usize = 16;
+
+/// How many scanned items [`ItemCache::warm`] logs its progress after.
+const WARM_PROGRESS_EVERY: usize = 250_000;
 
 /// What the cache knows of one id.
 enum Known {
@@ -114,8 +123,61 @@ impl ItemCache {
     }
 
     fn shard(&self, id: &str) -> &RwLock<Shard> {
-        let hash = self.hasher.hash_one(id);
-        &self.shards[(hash as usize) % SHARDS]
+        &self.shards[self.shard_index(id)]
+    }
+
+    fn shard_index(&self, id: &str) -> usize {
+        (self.hasher.hash_one(id) as usize) % SHARDS
+    }
+
+    /// Caches the catalogue's items, in the store's scan order, while their shards have room;
+    /// returns how many it cached. Items already cached are kept; a shard written since the
+    /// scan began takes no more items from it (its writes may be newer than the scan's view).
+    pub fn warm(&self) -> Result<usize, StoreError> {
+        let since = self.generations();
+        let started = Instant::now();
+        let (mut scanned, mut cached) = (0usize, 0usize);
+        self.store.scan_items(&mut |item| {
+            scanned += 1;
+            if scanned % WARM_PROGRESS_EVERY == 0 {
+                tracing::info!(scanned, cached, "warming the item cache");
+            }
+            cached += usize::from(self.warm_with(item, &since));
+        })?;
+        tracing::info!(
+            scanned,
+            cached,
+            seconds = started.elapsed().as_secs_f64(),
+            "item cache warmed"
+        );
+        Ok(cached)
+    }
+
+    /// Each shard's write generation.
+    fn generations(&self) -> Vec<u64> {
+        self.shards.iter().map(|s| s.read().generation).collect()
+    }
+
+    /// Caches `item`, read by a scan that began at the shards' generations `since`, if its
+    /// shard has room, holds nothing for its id and has not been written since.
+    fn warm_with(&self, item: Item, since: &[u64]) -> bool {
+        let id = item.id.clone();
+        let index = self.shard_index(&id);
+        let takes = |shard: &Shard| {
+            shard.generation == since[index]
+                && shard.clock.len() < shard.capacity
+                && !shard.entries.contains_key(id.as_str())
+        };
+        if !takes(&self.shards[index].read()) {
+            return false;
+        }
+        let known = Known::Item(Arc::new(RankItem::new(item)));
+        let mut shard = self.shards[index].write();
+        let taken = takes(&shard);
+        if taken {
+            shard.insert(&id, known);
+        }
+        taken
     }
 
     /// The item, from the cache or else the store (`None`: not in the catalogue, or the store
@@ -196,7 +258,6 @@ impl ItemFields for ItemCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cascade_core::Item;
     use cascade_store::EmbeddedStore;
 
     fn item(id: &str, category: &str) -> Item {
@@ -292,6 +353,42 @@ mod tests {
         cache.fill("i1", generation, read);
         assert_eq!(
             category(&cache, "i1"),
+            Some(FieldValue::Keyword("new".into()))
+        );
+    }
+
+    #[test]
+    fn warming_caches_the_catalogue_up_to_capacity_but_not_over_a_newer_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+        let items: Vec<Item> = (0..500).map(|i| item(&format!("i{i}"), "old")).collect();
+        store.upsert_items(&items).unwrap();
+
+        let capacity = SHARDS * 10;
+        let cache = ItemCache::new(store.clone(), capacity as u64);
+        assert!(cache.get("i7").is_some(), "already cached before the warm");
+        let cached = cache.warm().unwrap();
+        assert_eq!(cache.len(), capacity, "every shard full");
+        assert_eq!(cache.len(), cached + 1);
+
+        let cache = ItemCache::new(store.clone(), 1000);
+        assert_eq!(cache.warm().unwrap(), 500);
+        store.upsert_items(&[item("i1", "new")]).unwrap();
+        assert_eq!(
+            category(&cache, "i1"),
+            Some(FieldValue::Keyword("old".into())),
+            "served from the cache without a store read"
+        );
+
+        // A scan that read i2 before a write of it must not cache what it read.
+        let cache = ItemCache::new(store.clone(), 1000);
+        let since = cache.generations();
+        let scanned = store.get_item("i2").unwrap().unwrap();
+        store.upsert_items(&[item("i2", "new")]).unwrap();
+        cache.invalidate("i2");
+        assert!(!cache.warm_with(scanned, &since));
+        assert_eq!(
+            category(&cache, "i2"),
             Some(FieldValue::Keyword("new".into()))
         );
     }

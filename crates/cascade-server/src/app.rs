@@ -4,10 +4,12 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use cascade_core::config::{CascadeConfig, ConfigError};
 use cascade_core::{EventObserver, FieldType, Item, ItemObserver};
+use cascade_pipeline::item_cache::ItemCache;
 use cascade_pipeline::spec::ensure_default_scene;
 use cascade_pipeline::{
     Deps, Engine, ItemStatsIndex, LiveFeatureSource, Recommender, Registry, Shared,
@@ -197,12 +199,16 @@ impl App {
             Some(features) => live_source.with_store(features.store().clone()),
             None => live_source,
         });
+        let warming = warm_item_cache(shared.items())?;
         let prime: readiness::Prime = {
             let (popular, trending, item_cf) = (popular.clone(), trending.clone(), item_cf.clone());
             Box::new(move || {
                 popular.prime();
                 trending.prime();
                 item_cf.prime();
+                if warming.join().is_err() {
+                    tracing::error!("the thread warming the item cache panicked");
+                }
             })
         };
         let mut registry = Registry::with_builtins(Deps {
@@ -464,6 +470,19 @@ fn every<T: Send + Sync + 'static>(
     if let Err(error) = spawned {
         tracing::error!(%error, name, "cannot start a background thread");
     }
+}
+
+/// Starts filling `items` from the catalogue (see [`ItemCache::warm`]) on a background thread,
+/// beside the start-up replay; readiness waits for it.
+fn warm_item_cache(items: Arc<ItemCache>) -> Result<JoinHandle<()>, AppError> {
+    cascade_core::background::spawn("cascade-warm", move || {
+        if let Err(error) = items.warm() {
+            tracing::warn!(%error, "item cache not warmed: requests read their items from the store");
+        }
+    })
+    .map_err(|error| {
+        AppError::Index(format!("cannot start the thread that warms the item cache: {error}"))
+    })
 }
 
 /// Window feature state is derived state, like an index.

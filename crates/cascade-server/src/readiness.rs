@@ -1,5 +1,6 @@
-//! Readiness: the server is ready once the start-up replay is applied and the derived state
-//! that background threads otherwise compute on a period has been computed from it once.
+//! Readiness: the server is ready once the start-up replay is applied, the derived state
+//! that background threads otherwise compute on a period has been computed from it once, and
+//! the item cache has been filled from the catalogue (a scan that runs beside the replay).
 //!
 //! Without the second step the first requests after a start found the popular and trending
 //! rankings not computed yet (the first reader computed them, within its recall's budget) and
@@ -12,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use crate::app::App;
 
-/// Computes the derived state once; run after the start-up replay.
+/// Computes the derived state once and waits for the item cache's warm-up; run after the
+/// start-up replay.
 pub(crate) type Prime = Box<dyn FnOnce() + Send>;
 
 /// How often the replay's progress is checked.
