@@ -2,12 +2,8 @@
 
 use std::time::{Duration, Instant};
 
+use cascade_core::config::EngineConf;
 use parking_lot::Mutex;
-
-/// Consecutive failures that open a breaker.
-pub const DEFAULT_FAILURE_THRESHOLD: u32 = 5;
-/// How long an open breaker skips its component.
-pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(10);
 
 #[derive(Default)]
 struct State {
@@ -23,12 +19,6 @@ pub struct CircuitBreaker {
     cooldown: Duration,
 }
 
-impl Default for CircuitBreaker {
-    fn default() -> Self {
-        Self::new(DEFAULT_FAILURE_THRESHOLD, DEFAULT_COOLDOWN)
-    }
-}
-
 impl CircuitBreaker {
     /// A closed breaker.
     pub fn new(threshold: u32, cooldown: Duration) -> Self {
@@ -37,6 +27,14 @@ impl CircuitBreaker {
             threshold: threshold.max(1),
             cooldown,
         }
+    }
+
+    /// A closed breaker with `EngineConf.BreakerFailures` and `BreakerCooldownMs`.
+    pub fn from_conf(conf: &EngineConf) -> Self {
+        Self::new(
+            conf.breaker_failures,
+            Duration::from_millis(conf.breaker_cooldown_ms),
+        )
     }
 
     /// Whether a call may go ahead now.

@@ -430,7 +430,7 @@ impl Registry {
                                     .time_to_live(Duration::from_secs(cache_seconds))
                                     .build()
                             }),
-                            breaker: CircuitBreaker::default(),
+                            breaker: CircuitBreaker::from_conf(&config.engine_conf),
                         },
                     );
                 }
@@ -472,7 +472,7 @@ impl Registry {
                         conf.name.clone(),
                         AlgoComponent {
                             scorer,
-                            breaker: CircuitBreaker::default(),
+                            breaker: CircuitBreaker::from_conf(&config.engine_conf),
                         },
                     );
                 }

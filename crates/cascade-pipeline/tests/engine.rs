@@ -1,5 +1,6 @@
 //! The engine end to end in process: PAI-Rec configs run, recall timeouts are cut off within
-//! the deadline, failing scorers fall back, experiments change what runs, traces explain.
+//! the deadline, a source that keeps failing is skipped for a cool-down, failing scorers fall
+//! back, experiments change what runs, traces explain.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -357,6 +358,47 @@ async fn a_main_pipeline_whose_sources_all_time_out_falls_back_to_the_popular_it
         degraded.starts_with("pipeline `main`: no recall source answered (recall source `slow` timed out after 20 ms)")
             && degraded.ends_with("served popular items"),
         "{degraded}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_that_keeps_timing_out_is_skipped_for_the_configured_cooldown_then_tried_again() {
+    let world = World::new();
+    let engine = world.engine(&CASCADE.replace(
+        r#""EngineConf": {"TimeoutMs": 50}"#,
+        r#""EngineConf": {"TimeoutMs": 50, "BreakerFailures": 2, "BreakerCooldownMs": 1000}"#,
+    ));
+    let slow_note = |outcome: &cascade_pipeline::Outcome| {
+        outcome
+            .degraded
+            .clone()
+            .unwrap_or_default()
+            .replace("pipeline `main`: recall source `slow` ", "")
+    };
+    for _ in 0..2 {
+        let outcome = engine.recommend(request("u", "home", 3)).await.unwrap();
+        assert_eq!(slow_note(&outcome), "timed out after 20 ms");
+    }
+    let skipped = engine.recommend(request("u", "home", 3)).await.unwrap();
+    assert_eq!(
+        slow_note(&skipped),
+        "skipped: circuit open",
+        "two failures open the breaker"
+    );
+    assert_eq!(ids(&skipped).len(), 3, "the other sources still answer");
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let retried = engine.recommend(request("u", "home", 3)).await.unwrap();
+    assert_eq!(
+        slow_note(&retried),
+        "timed out after 20 ms",
+        "after the cool-down the source is called again"
+    );
+    let reopened = engine.recommend(request("u", "home", 3)).await.unwrap();
+    assert_eq!(
+        slow_note(&reopened),
+        "skipped: circuit open",
+        "a failure while half-open re-opens it"
     );
 }
 

@@ -255,6 +255,12 @@ impl<'a> Checker<'a> {
                 format!("needs the event type `{IMPRESSION}` in EventConf.Types"),
             );
         }
+        if conf.breaker_failures == 0 {
+            self.issue(
+                "EngineConf.BreakerFailures",
+                "must be at least 1 (one failure opens the breaker)",
+            );
+        }
         if !["score", "interleave", "quota"].contains(&conf.merge_policy.as_str()) {
             self.issue(
                 "EngineConf.MergePolicy",

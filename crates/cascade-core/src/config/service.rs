@@ -166,6 +166,14 @@ pub struct EngineConf {
     /// scene and experiment id), which also feeds `User2ItemExposureFilter`.
     #[serde(default)]
     pub log_impressions: bool,
+    /// Consecutive failures (errors or timeouts) of a recall source or model that open its
+    /// circuit breaker.
+    #[serde(default = "default_breaker_failures")]
+    pub breaker_failures: u32,
+    /// How long an open breaker skips its component before one call is let through, in
+    /// milliseconds.
+    #[serde(default = "default_breaker_cooldown_ms")]
+    pub breaker_cooldown_ms: u64,
 }
 
 impl Default for EngineConf {
@@ -177,8 +185,18 @@ impl Default for EngineConf {
             response_cache_seconds: default_response_cache_seconds(),
             item_cache_size: default_item_cache_size(),
             log_impressions: false,
+            breaker_failures: default_breaker_failures(),
+            breaker_cooldown_ms: default_breaker_cooldown_ms(),
         }
     }
+}
+
+fn default_breaker_failures() -> u32 {
+    5
+}
+
+fn default_breaker_cooldown_ms() -> u64 {
+    1000
 }
 
 fn default_timeout_ms() -> u64 {
