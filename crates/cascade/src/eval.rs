@@ -215,7 +215,8 @@ fn load_events(args: &EvalArgs) -> anyhow::Result<(CascadeConfig, Vec<Event>)> {
     Ok((config, events))
 }
 
-fn read_all(stores: &Stores) -> anyhow::Result<Vec<Event>> {
+/// Every event of the log, in log order.
+pub(crate) fn read_all(stores: &Stores) -> anyhow::Result<Vec<Event>> {
     let mut events = Vec::new();
     loop {
         let page = stores.events.read_from(events.len() as u64, PAGE)?;

@@ -9,6 +9,7 @@ mod bench_pipeline;
 mod bench_stream;
 mod demo;
 mod eval;
+mod eval_scene;
 mod gen_data;
 mod import;
 mod serve;
@@ -77,6 +78,9 @@ enum Command {
     Bench(bench::BenchCommand),
     /// Evaluates recall sources offline (popularity, ALS) on held-out interactions.
     Eval(eval::EvalArgs),
+    /// Evaluates whole recommend scenes (and variants of them) on the latest events held out:
+    /// Recall@K and NDCG@K of their answers.
+    EvalScene(eval_scene::EvalSceneArgs),
     /// Generates a seeded synthetic catalogue, users and events (NDJSON or into a data directory).
     GenData(gen_data::GenDataArgs),
     /// Trains a ranking model (LambdaMART or logistic regression) from the data directory's
@@ -108,12 +112,13 @@ fn main() -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(&args),
         Command::Bench(command) => bench::run(command),
         Command::Eval(args) => eval::run(&args),
+        Command::EvalScene(args) => eval_scene::run(&args),
         Command::GenData(args) => gen_data::run(&args),
         Command::Train(args) => train::run(&args),
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -410,7 +410,7 @@ fn from_logs(
 }
 
 /// A progress bar of `total` steps.
-fn bar(total: u64, message: &'static str) -> ProgressBar {
+pub(crate) fn bar(total: u64, message: &'static str) -> ProgressBar {
     let progress = ProgressBar::new(total);
     progress.set_style(
         ProgressStyle::with_template(
