@@ -6,7 +6,8 @@
 //! and Recall@K and NDCG@K measure the answers against those items. Each configuration given
 //! is served in turn by the same engine state (a config reload between them), so variants of
 //! a scene (fewer recall candidates, a coarse stage, another model) are compared on one
-//! replay, the way `PUT /api/admin/config` would switch a running server.
+//! replay, the way `PUT /api/admin/config` would switch a running server. The engine reads
+//! user attributes from the data directory's own user store; nothing is written to it.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -169,7 +170,7 @@ fn evaluate_all(args: &EvalSceneArgs) -> anyhow::Result<Vec<SceneReport>> {
         &stores,
         scratch.path(),
         split,
-        &users,
+        users,
         configs,
     ))
 }
@@ -197,18 +198,36 @@ async fn evaluate(
     source: &Stores,
     dir: &Path,
     split: HoldOut,
-    users: &[String],
+    users: Vec<String>,
     configs: Vec<(String, CascadeConfig)>,
 ) -> anyhow::Result<Vec<SceneReport>> {
     let stores = EmbeddedStore::open_stores(dir)?;
     let catalogue = copy_items(source, &stores)?;
+    let mut items = IdMap::default();
+    let relevant = users
+        .iter()
+        .map(|uid| {
+            let mut ids: Vec<u32> = split.relevant[uid]
+                .iter()
+                .map(|id| items.intern(id))
+                .collect();
+            ids.sort_unstable();
+            ids
+        })
+        .collect();
     let progress = crate::train::bar(
         split.train.len() as u64,
         "replaying the events before the cutoff",
     );
-    for chunk in split.train.chunks(CHUNK) {
-        stores.events.append(chunk.to_vec()).wait().await?;
+    // The events move into the store chunk by chunk, so none is held twice.
+    let mut train = split.train.into_iter();
+    loop {
+        let chunk: Vec<Event> = train.by_ref().take(CHUNK).collect();
+        if chunk.is_empty() {
+            break;
+        }
         progress.inc(chunk.len() as u64);
+        stores.events.append(chunk).wait().await?;
     }
     progress.finish_and_clear();
     let stores = Stores {
@@ -223,9 +242,9 @@ async fn evaluate(
     app.wait_ready().await;
     let mut asked = Asked {
         users,
-        split: &split,
+        relevant,
         catalogue,
-        items: IdMap::default(),
+        items,
     };
     let mut reports = vec![asked.ask(args, &app, &first_label).await?];
     for (label, mut config) in configs {
@@ -242,7 +261,6 @@ fn copy_items(source: &Stores, target: &Stores) -> anyhow::Result<usize> {
     let total = source.items.item_count()?;
     let progress = crate::train::bar(total, "copying the catalogue");
     let mut batch: Vec<Item> = Vec::with_capacity(CHUNK);
-    let mut copied = 0;
     let mut failure = None;
     source.items.scan_items(&mut |item| {
         if failure.is_some() {
@@ -250,7 +268,6 @@ fn copy_items(source: &Stores, target: &Stores) -> anyhow::Result<usize> {
         }
         batch.push(item);
         if batch.len() == CHUNK {
-            copied += batch.len();
             progress.inc(batch.len() as u64);
             failure = target.items.upsert_items(&batch).err();
             batch.clear();
@@ -260,24 +277,23 @@ fn copy_items(source: &Stores, target: &Stores) -> anyhow::Result<usize> {
         return Err(error.into());
     }
     target.items.upsert_items(&batch)?;
-    copied += batch.len();
     progress.finish_and_clear();
-    Ok(copied)
+    Ok(usize::try_from(target.items.item_count()?)?)
 }
 
 /// What every configuration is asked and measured against.
-struct Asked<'a> {
+struct Asked {
     /// The users asking.
-    users: &'a [String],
-    /// Their held-out items.
-    split: &'a HoldOut,
+    users: Vec<String>,
+    /// Each user's held-out items, as sorted indexes of `items`.
+    relevant: Vec<Vec<u32>>,
     /// The catalogue's size, for coverage.
     catalogue: usize,
     /// Item ids as the metrics' indexes.
     items: IdMap,
 }
 
-impl Asked<'_> {
+impl Asked {
     /// Asks the serving configuration for every user's top K and measures the answers.
     async fn ask(
         &mut self,
@@ -285,7 +301,7 @@ impl Asked<'_> {
         app: &Arc<App>,
         label: &str,
     ) -> anyhow::Result<SceneReport> {
-        let (users, items) = (self.users, &mut self.items);
+        let (users, items) = (&self.users, &mut self.items);
         let engine = app.engine();
         let progress = crate::train::bar(users.len() as u64, "asking the scene");
         let mut evaluation = Evaluation::new(args.k);
@@ -312,12 +328,7 @@ impl Asked<'_> {
                 .iter()
                 .map(|candidate| items.intern(&candidate.item_id))
                 .collect();
-            let mut relevant: Vec<u32> = self.split.relevant[uid]
-                .iter()
-                .map(|id| items.intern(id))
-                .collect();
-            relevant.sort_unstable();
-            evaluation.add(&ranked, &relevant);
+            evaluation.add(&ranked, &self.relevant[n]);
             progress.inc(1);
         }
         progress.finish_and_clear();
