@@ -176,7 +176,8 @@ fn rank_scores_and_engine_settings_are_checked() {
     let text = format!(
         r#"{{ {COMPONENTS}, "RankConf": {{"s": {{"RankAlgoList": ["ctr"], "RankScore": "${{ctr}} * ${{cvr}}"}},
               "t": {{"RankAlgoList": ["ctr"], "RankScore": "${{ctr}} *"}}}},
-            "EngineConf": {{"MergePolicy": "random", "Quotas": {{"ghost": 0.5}}, "BreakerFailures": 0}} }}"#
+            "EngineConf": {{"MergePolicy": "random", "Quotas": {{"ghost": 0.5}}, "BreakerFailures": 0}},
+            "ItemCfConf": {{"NeighbourRefreshFraction": 1.5}} }}"#
     );
     let found = issues(&text);
     let paths: Vec<&str> = found.iter().map(|i| i.split('`').nth(1).unwrap()).collect();
@@ -185,6 +186,7 @@ fn rank_scores_and_engine_settings_are_checked() {
         [
             "RankConf.s.RankScore",
             "RankConf.t.RankScore",
+            "ItemCfConf.NeighbourRefreshFraction",
             "EngineConf.BreakerFailures",
             "EngineConf.MergePolicy",
             "EngineConf.Quotas.ghost"

@@ -13,8 +13,8 @@
 //!   updates the counts. A recall sums each history item's best-neighbour list; without a
 //!   refresh period those lists are computed from the counts at every recall, with one they are
 //!   kept in a table that [`ItemCfIndex::refresh_neighbours`] recomputes for the items whose
-//!   counts changed, so that a recall only reads (a popular item pairs with a large part of the
-//!   catalogue, and computing its list costs more than a whole recall may).
+//!   counts changed enough, so that a recall only reads (a popular item pairs with a large part
+//!   of the catalogue, and computing its list costs more than a whole recall may).
 //! - [`Similarity::Swing`] (Alibaba's Swing), `Σ 1 / (alpha + |I_u ∩ I_v|)` over unordered
 //!   pairs of users `u, v` who both interacted with `i` and `j`, is **batch**: it is computed
 //!   over the kept histories by [`ItemCfIndex::rebuild_swing`] and is empty until then.
@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use ahash::{HashMap as FastMap, HashSet as FastSet};
+use ahash::HashMap as FastMap;
 
 use cascade_core::{Candidate, Event, EventObserver, EventTypes, RequestContext};
 use parking_lot::RwLock;
@@ -49,6 +49,9 @@ pub struct ItemCfConfig {
     /// [`ItemCfIndex::refresh_neighbours`] (which someone must call) instead of being computed
     /// at every recall.
     pub refreshed_lists: bool,
+    /// With refreshed lists: a changed item's list is recomputed once its new co-occurrences
+    /// reach this fraction of its number of co-occurring items (0: at every refresh).
+    pub refresh_fraction: f64,
 }
 
 impl Default for ItemCfConfig {
@@ -58,6 +61,7 @@ impl Default for ItemCfConfig {
             swing_alpha: 1.0,
             neighbours_per_item: 100,
             refreshed_lists: false,
+            refresh_fraction: 0.05,
         }
     }
 }
@@ -81,9 +85,9 @@ struct Counts {
     /// `history_len` of these maps, and SipHash dominated the stream thread).
     co: Vec<FastMap<u32, u32>>,
     histories: FastMap<String, VecDeque<u32>>,
-    /// The items whose co-occurrence counts changed since the last refresh, while the index
-    /// keeps refreshed lists.
-    changed: Option<FastSet<u32>>,
+    /// While the index keeps refreshed lists: the items whose co-occurrence counts changed
+    /// since their list was computed, with how many co-occurrences they gained.
+    changed: Option<FastMap<u32, u32>>,
 }
 
 impl Counts {
@@ -116,11 +120,19 @@ impl Counts {
         if let Some(changed) = &mut self.changed
             && !history.is_empty()
         {
-            changed.insert(item);
-            changed.extend(history.iter().copied());
+            *changed.entry(item).or_default() += history.len() as u32;
+            for &other in history.iter() {
+                *changed.entry(other).or_default() += 1;
+            }
         }
         self.users[item as usize] += 1;
         history.push_front(item);
+    }
+
+    /// Whether `gained` new co-occurrences are enough to recompute the list of `item`, with
+    /// `fraction` as in [`ItemCfConfig::refresh_fraction`].
+    fn list_due(&self, item: u32, gained: u32, fraction: f64) -> bool {
+        f64::from(gained) >= fraction * self.co[item as usize].len() as f64
     }
 
     /// The `k` items with the highest cosine similarity to `item`, best first.
@@ -152,6 +164,9 @@ type NeighbourList = Vec<(u32, f32)>;
 /// How long a refresh reads the counts before letting the event stream write again.
 const REFRESH_SLICE: Duration = Duration::from_millis(1);
 
+/// How many not-yet-due items a refresh hands back to the changed set per write lock.
+const CARRY_CHUNK: usize = 16_384;
+
 /// Item-to-item co-occurrence over recent user histories, updated from events.
 pub struct ItemCfIndex {
     config: ItemCfConfig,
@@ -169,7 +184,7 @@ impl ItemCfIndex {
     /// An empty index; `types` says which events are exposure only.
     pub fn new(config: ItemCfConfig, types: EventTypes) -> Self {
         let counts = Counts {
-            changed: config.refreshed_lists.then(FastSet::default),
+            changed: config.refreshed_lists.then(FastMap::default),
             ..Counts::default()
         };
         Self {
@@ -249,8 +264,10 @@ impl ItemCfIndex {
         *self.swing.write() = lists;
     }
 
-    /// Recomputes the cosine neighbour lists of the items whose counts changed since the last
-    /// refresh, and returns how many; does nothing unless the index keeps refreshed lists.
+    /// Recomputes the cosine neighbour lists of the changed items that are due (see
+    /// [`ItemCfConfig::refresh_fraction`]; an item without a list always is), and returns how
+    /// many; does nothing unless the index keeps refreshed lists. The other changed items keep
+    /// their gains for a later refresh.
     ///
     /// The counts are read in slices of about a millisecond, so the event stream is never held
     /// back for long, and each slice's lists replace the old ones at once.
@@ -258,30 +275,42 @@ impl ItemCfIndex {
         let Some(table) = &self.cosine else {
             return 0;
         };
-        let changed: Vec<u32> = self
-            .counts
-            .write()
-            .changed
-            .as_mut()
-            .map_or_else(Vec::new, |changed| changed.drain().collect());
-        let mut pending = changed.iter().copied().peekable();
+        // Taken whole under the write lock and walked after it is released.
+        let changed = self.counts.write().changed.as_mut().map(std::mem::take);
+        let fraction = self.config.refresh_fraction;
+        let mut pending = changed.unwrap_or_default().into_iter().peekable();
+        let mut carried = Vec::new();
+        let mut refreshed = 0;
         while pending.peek().is_some() {
             let mut lists = Vec::new();
             {
                 let counts = self.counts.read();
+                let listed = table.read();
                 let started = Instant::now();
                 while started.elapsed() < REFRESH_SLICE
-                    && let Some(item) = pending.next()
+                    && let Some((item, gained)) = pending.next()
                 {
+                    if listed.contains_key(&item) && !counts.list_due(item, gained, fraction) {
+                        carried.push((item, gained));
+                        continue;
+                    }
                     lists.push((
                         item,
                         counts.best_cosine(item, self.config.neighbours_per_item),
                     ));
                 }
             }
+            refreshed += lists.len();
             table.write().extend(lists);
         }
-        changed.len()
+        for chunk in carried.chunks(CARRY_CHUNK) {
+            let mut counts = self.counts.write();
+            let changed = counts.changed.as_mut().expect("kept with refreshed lists");
+            for &(item, gained) in chunk {
+                *changed.entry(item).or_default() += gained;
+            }
+        }
+        refreshed
     }
 
     /// Up to `limit` items for `uid`: the neighbours of the user's kept items, each weighted
@@ -598,6 +627,44 @@ mod tests {
         assert_eq!(recall(&refreshed), ["y", "z"]);
         assert_eq!(refreshed.refresh_neighbours(), 2);
         assert_eq!(recall(&refreshed), recall(&live));
+    }
+
+    #[test]
+    fn a_list_waits_until_its_item_gained_the_fraction_of_its_row() {
+        let index = ItemCfIndex::new(
+            ItemCfConfig {
+                refreshed_lists: true,
+                refresh_fraction: 0.3,
+                ..ItemCfConfig::default()
+            },
+            EventTypes::default(),
+        );
+        let read = |uid: &str, item: &str| index.observe(0, &Event::new("", "click", uid, item, 0));
+        for (uid, item) in [("a", "x"), ("a", "p"), ("a", "q"), ("a", "r"), ("a", "s")] {
+            read(uid, item);
+        }
+        assert_eq!(index.refresh_neighbours(), 5, "every list is new");
+        let neighbours = || -> Vec<String> {
+            let lists = index.cosine.as_ref().unwrap().read();
+            let counts = index.counts.read();
+            let x = counts.items.get("x").unwrap();
+            lists[&x]
+                .iter()
+                .map(|&(other, _)| counts.items.id(other).to_string())
+                .collect()
+        };
+        assert_eq!(neighbours().len(), 4, "x pairs with p, q, r and s");
+        // One new co-occurrence (y) for x, which now pairs with five items: under 0.3 of them,
+        // so not due; y's list is new.
+        read("b", "x");
+        read("b", "y");
+        assert_eq!(index.refresh_neighbours(), 1, "only y's new list");
+        assert!(!neighbours().contains(&"y".to_string()));
+        // A second one (z) makes two of six: x's gains add up across refreshes and it is due.
+        read("c", "x");
+        read("c", "z");
+        assert_eq!(index.refresh_neighbours(), 2, "x, and z's new list");
+        assert_eq!(neighbours().len(), 6, "y and z now listed for x");
     }
 
     #[test]

@@ -101,6 +101,7 @@ impl App {
                 swing_alpha: config.item_cf_conf.swing_alpha,
                 neighbours_per_item: config.item_cf_conf.neighbours_per_item,
                 refreshed_lists: config.item_cf_conf.neighbour_refresh_seconds > 0,
+                refresh_fraction: config.item_cf_conf.neighbour_refresh_fraction,
             },
             types.clone(),
         ));

@@ -248,6 +248,13 @@ impl<'a> Checker<'a> {
                 "must be a positive number of hours",
             );
         }
+        let fraction = config.item_cf_conf.neighbour_refresh_fraction;
+        if !(0.0..=1.0).contains(&fraction) {
+            self.issue(
+                "ItemCfConf.NeighbourRefreshFraction",
+                format!("must be between 0 and 1, got {fraction}"),
+            );
+        }
         let conf = &config.engine_conf;
         if conf.log_impressions && !config.event_conf.accepts(IMPRESSION) {
             self.issue(

@@ -238,6 +238,14 @@ pub struct ItemCfConf {
     /// catalogue, so its list is costly).
     #[serde(default = "default_cf_neighbour_refresh_seconds")]
     pub neighbour_refresh_seconds: u64,
+    /// How far a changed item's counts must move before a refresh recomputes its list: new
+    /// co-occurrences since its list was computed, as a fraction of its number of co-occurring
+    /// items (0 recomputes every changed list; a new item's list is always computed). A
+    /// popular item pairs with much of the catalogue, so recomputing its list after each event
+    /// cost most of the refresh; with a fraction `f` each list costs at most `1/f` row reads
+    /// per new co-occurrence.
+    #[serde(default = "default_cf_neighbour_refresh_fraction")]
+    pub neighbour_refresh_fraction: f64,
 }
 
 impl Default for ItemCfConf {
@@ -248,6 +256,7 @@ impl Default for ItemCfConf {
             swing_alpha: default_swing_alpha(),
             swing_rebuild_seconds: default_swing_rebuild_seconds(),
             neighbour_refresh_seconds: default_cf_neighbour_refresh_seconds(),
+            neighbour_refresh_fraction: default_cf_neighbour_refresh_fraction(),
         }
     }
 }
@@ -270,6 +279,10 @@ fn default_swing_rebuild_seconds() -> u64 {
 
 fn default_cf_neighbour_refresh_seconds() -> u64 {
     30
+}
+
+fn default_cf_neighbour_refresh_fraction() -> f64 {
+    0.05
 }
 
 /// Trending items: interaction counts decayed by a half-life (`TrendingRecall`).
