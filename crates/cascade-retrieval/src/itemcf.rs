@@ -75,34 +75,23 @@ pub enum Similarity {
     Swing,
 }
 
-/// Everything the event stream updates; item indices come from `items`.
+/// What recalls read besides the neighbour lists: the item ids and each user's kept items.
+/// Apart from [`Counts`] so that a recall never waits for a refresh, which reads the counts
+/// for a millisecond at a time, nor for the co-occurrence updates of an event, which take
+/// most of the event stream's time: the stream runs at background priority, and a recall
+/// queued behind a lock it held waited for as long as the stream waited for a core.
 #[derive(Default)]
-struct Counts {
+struct Kept {
     items: IdMap,
-    /// Each item's user count, apart from `co` so that a pass over a row reads a dense array.
-    users: Vec<u32>,
-    /// Each item's co-occurrence counts with other items (ahash: every event updates up to
-    /// `history_len` of these maps, and SipHash dominated the stream thread).
-    co: Vec<FastMap<u32, u32>>,
     histories: FastMap<String, VecDeque<u32>>,
-    /// While the index keeps refreshed lists: the items whose co-occurrence counts changed
-    /// since their list was computed, with how many co-occurrences they gained.
-    changed: Option<FastMap<u32, u32>>,
 }
 
-impl Counts {
-    fn intern(&mut self, item: &str) -> u32 {
-        let index = self.items.intern(item);
-        if index as usize == self.users.len() {
-            self.users.push(0);
-            self.co.push(FastMap::default());
-        }
-        index
-    }
-
-    /// Records that `uid` interacted with `item`, keeping at most `history_len` items.
-    fn record(&mut self, uid: &str, item: &str, history_len: usize) {
-        let item = self.intern(item);
+impl Kept {
+    /// Records that `uid` interacted with `item`, keeping at most `history_len` items, and
+    /// returns the item's index with, when the item is new to the user's window, the other
+    /// kept items it now co-occurs with (a re-read only moves it to the front).
+    fn record(&mut self, uid: &str, item: &str, history_len: usize) -> (u32, Option<Vec<u32>>) {
+        let item = self.items.intern(item);
         if !self.histories.contains_key(uid) {
             self.histories.insert(uid.to_string(), VecDeque::new());
         }
@@ -110,39 +99,12 @@ impl Counts {
         if let Some(position) = history.iter().position(|&kept| kept == item) {
             history.remove(position);
             history.push_front(item);
-            return;
+            return (item, None);
         }
         history.truncate(history_len.max(1) - 1);
-        for &other in history.iter() {
-            *self.co[item as usize].entry(other).or_default() += 1;
-            *self.co[other as usize].entry(item).or_default() += 1;
-        }
-        if let Some(changed) = &mut self.changed
-            && !history.is_empty()
-        {
-            *changed.entry(item).or_default() += history.len() as u32;
-            for &other in history.iter() {
-                *changed.entry(other).or_default() += 1;
-            }
-        }
-        self.users[item as usize] += 1;
+        let others = history.iter().copied().collect();
         history.push_front(item);
-    }
-
-    /// Whether `gained` new co-occurrences are enough to recompute the list of `item`, with
-    /// `fraction` as in [`ItemCfConfig::refresh_fraction`].
-    fn list_due(&self, item: u32, gained: u32, fraction: f64) -> bool {
-        f64::from(gained) >= fraction * self.co[item as usize].len() as f64
-    }
-
-    /// The `k` items with the highest cosine similarity to `item`, best first.
-    fn best_cosine(&self, item: u32, k: usize) -> NeighbourList {
-        let users = f64::from(self.users[item as usize]);
-        let row = self.co[item as usize].iter().map(|(&other, &co)| {
-            let other_users = f64::from(self.users[other as usize]);
-            (other, (f64::from(co) / (users * other_users).sqrt()) as f32)
-        });
-        top_k(row, k)
+        (item, Some(others))
     }
 
     /// The kept histories, each sorted by item index.
@@ -155,6 +117,63 @@ impl Counts {
                 items
             })
             .collect()
+    }
+}
+
+/// The co-occurrence counts the event stream updates, by item index (see [`Kept`]).
+#[derive(Default)]
+struct Counts {
+    /// Each item's user count, apart from `co` so that a pass over a row reads a dense array.
+    users: Vec<u32>,
+    /// Each item's co-occurrence counts with other items (ahash: every event updates up to
+    /// `history_len` of these maps, and SipHash dominated the stream thread).
+    co: Vec<FastMap<u32, u32>>,
+    /// While the index keeps refreshed lists: the items whose co-occurrence counts changed
+    /// since their list was computed, with how many co-occurrences they gained.
+    changed: Option<FastMap<u32, u32>>,
+}
+
+impl Counts {
+    /// Counts a new user of `item`, who also kept `others`.
+    fn record(&mut self, item: u32, others: &[u32]) {
+        let index = item as usize;
+        if index >= self.users.len() {
+            self.users.resize(index + 1, 0);
+            self.co.resize_with(index + 1, FastMap::default);
+        }
+        for &other in others {
+            *self.co[index].entry(other).or_default() += 1;
+            *self.co[other as usize].entry(item).or_default() += 1;
+        }
+        if let Some(changed) = &mut self.changed
+            && !others.is_empty()
+        {
+            *changed.entry(item).or_default() += others.len() as u32;
+            for &other in others {
+                *changed.entry(other).or_default() += 1;
+            }
+        }
+        self.users[index] += 1;
+    }
+
+    /// Whether `gained` new co-occurrences are enough to recompute the list of `item`, with
+    /// `fraction` as in [`ItemCfConfig::refresh_fraction`].
+    fn list_due(&self, item: u32, gained: u32, fraction: f64) -> bool {
+        f64::from(gained) >= fraction * self.co[item as usize].len() as f64
+    }
+
+    /// The `k` items with the highest cosine similarity to `item`, best first; none for an
+    /// item not counted yet.
+    fn best_cosine(&self, item: u32, k: usize) -> NeighbourList {
+        let Some(row) = self.co.get(item as usize) else {
+            return Vec::new();
+        };
+        let users = f64::from(self.users[item as usize]);
+        let row = row.iter().map(|(&other, &co)| {
+            let other_users = f64::from(self.users[other as usize]);
+            (other, (f64::from(co) / (users * other_users).sqrt()) as f32)
+        });
+        top_k(row, k)
     }
 }
 
@@ -171,6 +190,7 @@ const CARRY_CHUNK: usize = 16_384;
 pub struct ItemCfIndex {
     config: ItemCfConfig,
     types: EventTypes,
+    kept: RwLock<Kept>,
     counts: RwLock<Counts>,
     /// Each item's best swing neighbours, as of the last rebuild.
     swing: RwLock<FastMap<u32, NeighbourList>>,
@@ -191,6 +211,7 @@ impl ItemCfIndex {
             cosine: config.refreshed_lists.then(RwLock::default),
             config,
             types,
+            kept: RwLock::default(),
             counts: RwLock::new(counts),
             swing: RwLock::default(),
             swing_wanted: AtomicBool::new(false),
@@ -216,11 +237,11 @@ impl ItemCfIndex {
 
     /// The user's kept items, most recent first; empty for an unknown user.
     pub fn recent_items(&self, uid: &str) -> Vec<String> {
-        let counts = self.counts.read();
-        counts.histories.get(uid).map_or_else(Vec::new, |history| {
+        let kept = self.kept.read();
+        kept.histories.get(uid).map_or_else(Vec::new, |history| {
             history
                 .iter()
-                .map(|&item| counts.items.id(item).to_string())
+                .map(|&item| kept.items.id(item).to_string())
                 .collect()
         })
     }
@@ -229,12 +250,12 @@ impl ItemCfIndex {
     /// Cosine is computed from the current counts; swing lists hold at most
     /// `neighbours_per_item`.
     pub fn neighbours(&self, item: &str, k: usize, measure: Similarity) -> Vec<(String, f32)> {
-        let counts = self.counts.read();
-        let Some(item) = counts.items.get(item) else {
+        let kept = self.kept.read();
+        let Some(item) = kept.items.get(item) else {
             return Vec::new();
         };
         let best = match measure {
-            Similarity::Cosine => counts.best_cosine(item, k),
+            Similarity::Cosine => self.counts.read().best_cosine(item, k),
             Similarity::Swing => self
                 .swing
                 .read()
@@ -242,7 +263,7 @@ impl ItemCfIndex {
                 .map_or_else(Vec::new, |list| list.iter().take(k).copied().collect()),
         };
         best.into_iter()
-            .map(|(other, score)| (counts.items.id(other).to_string(), score))
+            .map(|(other, score)| (kept.items.id(other).to_string(), score))
             .collect()
     }
 
@@ -253,7 +274,7 @@ impl ItemCfIndex {
     /// lock, so events and recalls go on meanwhile. The cost grows with the sum over items of
     /// the square of their kept-user counts.
     pub fn rebuild_swing(&self) {
-        let histories = self.counts.read().sorted_histories();
+        let histories = self.kept.read().sorted_histories();
         let lists = swing_scores(&histories, self.config.swing_alpha)
             .into_iter()
             .map(|(item, row)| {
@@ -317,12 +338,12 @@ impl ItemCfIndex {
     /// by `1 / (1 + rank)` of the history item it came from (rank 0 is the most recent),
     /// summed; the user's own kept items are left out.
     fn recommend(&self, uid: &str, limit: usize, measure: Similarity) -> Vec<(String, f64)> {
-        // With stored neighbour lists (the refreshed cosine lists, swing) the counts' lock is
-        // held only to copy the history and, at the end, to name the results: the stream
-        // thread takes it for writing on every event, and readers that held it for a whole
-        // recall made that writer, and the readers queued behind it, wait. Without them
-        // (`NeighbourRefreshSeconds` 0) the neighbours are computed from the counts, under it.
-        let history: Vec<u32> = match self.counts.read().histories.get(uid) {
+        // The kept histories' lock is held only to copy the history and, at the end, to name
+        // the results: the stream thread takes it for writing on every event, and readers that
+        // held it for a whole recall made that writer, and the readers queued behind it, wait.
+        // Without stored neighbour lists (`NeighbourRefreshSeconds` 0) the neighbours are
+        // computed from the counts, under their lock.
+        let history: Vec<u32> = match self.kept.read().histories.get(uid) {
             Some(history) => history.iter().copied().collect(),
             None => return Vec::new(),
         };
@@ -358,19 +379,25 @@ impl ItemCfIndex {
             scores.remove(item);
         }
         let best = top_k(scores, limit);
-        let counts = self.counts.read();
+        let kept = self.kept.read();
         best.into_iter()
-            .map(|(item, score)| (counts.items.id(item).to_string(), score))
+            .map(|(item, score)| (kept.items.id(item).to_string(), score))
             .collect()
     }
 }
 
 impl EventObserver for ItemCfIndex {
+    /// Updates the kept history, then the counts, under one lock at a time.
     fn observe(&self, _seq: u64, event: &Event) {
-        if self.types.is_interaction(&event.event_type) {
-            self.counts
+        if !self.types.is_interaction(&event.event_type) {
+            return;
+        }
+        let (item, others) =
+            self.kept
                 .write()
                 .record(&event.uid, &event.item_id, self.config.history_len);
+        if let Some(others) = others {
+            self.counts.write().record(item, &others);
         }
     }
 }
@@ -646,11 +673,11 @@ mod tests {
         assert_eq!(index.refresh_neighbours(), 5, "every list is new");
         let neighbours = || -> Vec<String> {
             let lists = index.cosine.as_ref().unwrap().read();
-            let counts = index.counts.read();
-            let x = counts.items.get("x").unwrap();
+            let kept = index.kept.read();
+            let x = kept.items.get("x").unwrap();
             lists[&x]
                 .iter()
-                .map(|&(other, _)| counts.items.id(other).to_string())
+                .map(|&(other, _)| kept.items.id(other).to_string())
                 .collect()
         };
         assert_eq!(neighbours().len(), 4, "x pairs with p, q, r and s");
@@ -665,6 +692,37 @@ mod tests {
         read("c", "z");
         assert_eq!(index.refresh_neighbours(), 2, "x, and z's new list");
         assert_eq!(neighbours().len(), 6, "y and z now listed for x");
+    }
+
+    #[test]
+    fn a_recall_from_refreshed_lists_does_not_wait_for_the_counts() {
+        let index = Arc::new(ItemCfIndex::new(
+            ItemCfConfig {
+                refreshed_lists: true,
+                ..ItemCfConfig::default()
+            },
+            EventTypes::default(),
+        ));
+        for (uid, item) in [("a", "x"), ("a", "y"), ("me", "x")] {
+            index.observe(0, &Event::new("", "click", uid, item, 0));
+        }
+        index.refresh_neighbours();
+        // The counts held for writing, as the event stream or a refresh may hold them.
+        let held = index.counts.write();
+        let (answer, answered) = std::sync::mpsc::channel();
+        let recalling = index.clone();
+        std::thread::spawn(move || {
+            let recall = ItemCfRecall::new("cf", recalling, Similarity::Cosine);
+            let ids: Vec<String> = recall
+                .recall(&request("me"), 10)
+                .into_iter()
+                .map(|c| c.item_id)
+                .collect();
+            let _ = answer.send(ids);
+        });
+        let ids = answered.recv_timeout(Duration::from_secs(10));
+        drop(held);
+        assert_eq!(ids.expect("the recall waited for the counts"), ["y"]);
     }
 
     #[test]
