@@ -27,8 +27,11 @@ pub struct ItemStatsIndex {
     /// Hashes of the (user, item) pairs and (user, item, rating) triples already counted.
     counted: Mutex<HashSet<u64>>,
     /// Hashed with ahash: a request reads every candidate's statistics (SipHash showed in
-    /// profiles).
-    stats: RwLock<HashMap<String, ItemStats, ahash::RandomState>>,
+    /// profiles). Each item's statistics have their own lock, so counting an event of an
+    /// item already known takes only the map's read lock: a request's reads never wait for
+    /// the event thread (which runs at background priority) except when an item is seen for
+    /// the first time.
+    stats: RwLock<HashMap<String, Mutex<ItemStats>, ahash::RandomState>>,
 }
 
 impl ItemStatsIndex {
@@ -43,7 +46,11 @@ impl ItemStatsIndex {
 
     /// The statistics of `item_id`; all zero for an item nobody interacted with.
     pub fn get(&self, item_id: &str) -> ItemStats {
-        self.stats.read().get(item_id).copied().unwrap_or_default()
+        self.stats
+            .read()
+            .get(item_id)
+            .map(|stats| *stats.lock())
+            .unwrap_or_default()
     }
 }
 
@@ -67,14 +74,20 @@ impl EventObserver for ItemStatsIndex {
         if !new_user && !new_rating {
             return;
         }
+        let count = |stats: &mut ItemStats| {
+            if new_user {
+                stats.count_user();
+            }
+            if new_rating {
+                stats.count_rating(event.value);
+            }
+        };
+        if let Some(known) = self.stats.read().get(event.item_id.as_str()) {
+            count(&mut known.lock());
+            return;
+        }
         let mut stats = self.stats.write();
-        let entry = stats.entry(event.item_id.clone()).or_default();
-        if new_user {
-            entry.count_user();
-        }
-        if new_rating {
-            entry.count_rating(event.value);
-        }
+        count(stats.entry(event.item_id.clone()).or_default().get_mut());
     }
 }
 

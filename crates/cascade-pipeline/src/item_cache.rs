@@ -6,9 +6,12 @@
 //! Eviction by the CLOCK policy (second chance), in shards hashed with ahash: a hit takes its
 //! shard's read lock, finds the entry and marks it referenced, with no list to reorder, so
 //! concurrent readers do not wait on each other and a hit touches no memory but its own entry.
-//! When a full shard takes a new item, its clock hand sweeps the shard's entries in insertion
-//! order, sparing (and unmarking) those read since the hand last passed, and replaces the
-//! first that was not. (A least-recently-used list under a mutex cost a tenth of the server's
+//! The capacity is the whole cache's, not a share per shard: a shard grows while the cache has
+//! room, so a catalogue that fits is cached whole however unevenly its ids hash (a fixed share
+//! per shard left a 1M-item catalogue about 2,000 items short in a cache of 1M, and those items
+//! were read from the store again and again). When the full cache takes a new item, the clock
+//! hand of the item's shard sweeps that shard's entries in insertion order, sparing (and
+//! unmarking) those read since the hand last passed, and replaces the first that was not. (A least-recently-used list under a mutex cost a tenth of the server's
 //! CPU at 1M items: every hit unlinked and relinked list nodes scattered over memory; a moka
 //! cache before it cost as much in admission and read-recording bookkeeping.)
 //!
@@ -23,7 +26,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use cascade_core::{FieldValue, Item};
@@ -54,42 +57,74 @@ struct Entry {
     referenced: AtomicBool,
 }
 
+/// The cache's capacity, shared by all its shards.
+struct Slots {
+    capacity: usize,
+    used: AtomicUsize,
+}
+
+impl Slots {
+    /// Takes a free slot; false when the cache is full.
+    fn take(&self) -> bool {
+        self.used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                (used < self.capacity).then_some(used + 1)
+            })
+            .is_ok()
+    }
+
+    /// Whether a slot is free.
+    fn any_free(&self) -> bool {
+        self.used.load(Ordering::Relaxed) < self.capacity
+    }
+}
+
 /// One shard: its entries, their ids in the clock's order, and its write generation.
 struct Shard {
     entries: HashMap<Arc<str>, Entry, ahash::RandomState>,
     /// The ids of `entries`, each once; `hand` is the next the clock considers evicting.
     clock: Vec<Arc<str>>,
     hand: usize,
-    capacity: usize,
     generation: u64,
 }
 
 impl Shard {
-    /// Caches what is known of `id`, evicting an entry not read since the hand last passed
-    /// when the shard is full.
-    fn insert(&mut self, id: &str, known: Known) {
+    /// Caches what is known of `id` in a free slot of `slots` or, when the cache is full, in
+    /// the place of this shard's first entry not read since the hand last passed. A shard
+    /// with no entries to give up does not cache a new id in a full cache.
+    fn insert(&mut self, id: &str, known: Known, slots: &Slots) {
         if let Some(entry) = self.entries.get_mut(id) {
             entry.known = known;
             return;
         }
-        let id: Arc<str> = id.into();
-        if self.clock.len() < self.capacity {
-            self.clock.push(id.clone());
-        } else {
-            let evicted = loop {
-                let at = self.hand;
-                self.hand = (at + 1) % self.clock.len();
-                let entry = &self.entries[&self.clock[at]];
-                let spared = entry.referenced.swap(false, Ordering::Relaxed)
-                    && !matches!(entry.known, Known::Stale);
-                if !spared {
-                    break std::mem::replace(&mut self.clock[at], id.clone());
-                }
-            };
-            self.entries.remove(&evicted);
+        if slots.take() {
+            self.add(id.into(), known);
+        } else if !self.clock.is_empty() {
+            self.replace(id.into(), known);
         }
-        let referenced = AtomicBool::new(false);
-        self.entries.insert(id, Entry { known, referenced });
+    }
+
+    /// Caches a new id in a slot already taken.
+    fn add(&mut self, id: Arc<str>, known: Known) {
+        self.clock.push(id.clone());
+        self.entries.insert(id, Entry::new(known));
+    }
+
+    /// Caches a new id in the place of the first entry the clock hand finds not read since it
+    /// last passed.
+    fn replace(&mut self, id: Arc<str>, known: Known) {
+        let evicted = loop {
+            let at = self.hand;
+            self.hand = (at + 1) % self.clock.len();
+            let entry = &self.entries[&self.clock[at]];
+            let spared = entry.referenced.swap(false, Ordering::Relaxed)
+                && !matches!(entry.known, Known::Stale);
+            if !spared {
+                break std::mem::replace(&mut self.clock[at], id.clone());
+            }
+        };
+        self.entries.remove(&evicted);
+        self.entries.insert(id, Entry::new(known));
     }
 }
 
@@ -97,20 +132,19 @@ impl Shard {
 pub struct ItemCache {
     store: Arc<dyn ItemStore>,
     shards: Vec<RwLock<Shard>>,
+    slots: Slots,
     hasher: ahash::RandomState,
 }
 
 impl ItemCache {
-    /// A cache of at most `capacity` items (at least one per shard) over `store`.
+    /// A cache of at most `capacity` items (at least one) over `store`.
     pub fn new(store: Arc<dyn ItemStore>, capacity: u64) -> Self {
-        let per_shard = usize::try_from(capacity.div_ceil(SHARDS as u64)).unwrap_or(usize::MAX);
         let shards = (0..SHARDS)
             .map(|_| {
                 RwLock::new(Shard {
                     entries: HashMap::default(),
                     clock: Vec::new(),
                     hand: 0,
-                    capacity: per_shard.max(1),
                     generation: 0,
                 })
             })
@@ -118,6 +152,10 @@ impl ItemCache {
         Self {
             store,
             shards,
+            slots: Slots {
+                capacity: usize::try_from(capacity).unwrap_or(usize::MAX).max(1),
+                used: AtomicUsize::new(0),
+            },
             hasher: ahash::RandomState::new(),
         }
     }
@@ -158,14 +196,14 @@ impl ItemCache {
         self.shards.iter().map(|s| s.read().generation).collect()
     }
 
-    /// Caches `item`, read by a scan that began at the shards' generations `since`, if its
-    /// shard has room, holds nothing for its id and has not been written since.
+    /// Caches `item`, read by a scan that began at the shards' generations `since`, if the
+    /// cache has room and its shard holds nothing for its id and has not been written since.
     fn warm_with(&self, item: Item, since: &[u64]) -> bool {
         let id = item.id.clone();
         let index = self.shard_index(&id);
         let takes = |shard: &Shard| {
             shard.generation == since[index]
-                && shard.clock.len() < shard.capacity
+                && self.slots.any_free()
                 && !shard.entries.contains_key(id.as_str())
         };
         if !takes(&self.shards[index].read()) {
@@ -173,9 +211,10 @@ impl ItemCache {
         }
         let known = Known::Item(Arc::new(RankItem::new(item)));
         let mut shard = self.shards[index].write();
-        let taken = takes(&shard);
+        // The slot is taken under the shard's lock, so a full cache evicts nothing for a warm.
+        let taken = takes(&shard) && self.slots.take();
         if taken {
-            shard.insert(&id, known);
+            shard.add(id.as_str().into(), known);
         }
         taken
     }
@@ -216,7 +255,7 @@ impl ItemCache {
     fn fill(&self, id: &str, generation: u64, read: Option<Arc<RankItem>>) {
         let mut shard = self.shard(id).write();
         if shard.generation == generation {
-            shard.insert(id, read.map_or(Known::Absent, Known::Item));
+            shard.insert(id, read.map_or(Known::Absent, Known::Item), &self.slots);
         }
     }
 
@@ -237,6 +276,14 @@ impl ItemCache {
 }
 
 impl Entry {
+    /// A new entry, not yet read.
+    fn new(known: Known) -> Self {
+        Self {
+            known,
+            referenced: AtomicBool::new(false),
+        }
+    }
+
     /// Marks the entry read since the hand passed (written only when not already marked, so
     /// hits on a hot entry from several cores do not fight over its cache line).
     fn touch(&self) {
@@ -314,16 +361,12 @@ mod tests {
         for id in &ids {
             cache.get(id);
         }
-        assert_eq!(cache.len(), SHARDS * 2, "two items per shard");
+        assert_eq!(cache.len(), SHARDS * 2);
 
-        // Three ids of one shard in a fresh cache: a and b fill it, a is read again, so c
-        // takes b's place.
-        let cache = ItemCache::new(store, SHARDS as u64 * 2);
-        let first = ids[0].as_str();
-        let mut same_shard = ids
-            .iter()
-            .filter(|id| std::ptr::eq(cache.shard(id), cache.shard(first)));
-        let [a, b, c] = [(); 3].map(|_| same_shard.next().unwrap().as_str());
+        // Three ids of one shard in a fresh cache of two: a and b fill it, a is read again, so
+        // c takes b's place.
+        let cache = ItemCache::new(store, 2);
+        let [a, b, c] = ids_of_one_shard(&cache, &ids);
         for id in [a, b, a, c] {
             assert!(cache.get(id).is_some());
         }
@@ -332,6 +375,46 @@ mod tests {
         assert!(!shard.entries.contains_key(b), "not read again: evicted");
         assert!(shard.entries.contains_key(c));
         assert_eq!(shard.clock.len(), 2);
+    }
+
+    /// The first three of `ids` that hash to the shard of the first.
+    fn ids_of_one_shard<'a>(cache: &ItemCache, ids: &'a [String]) -> [&'a str; 3] {
+        let mut same_shard = ids
+            .iter()
+            .filter(|id| std::ptr::eq(cache.shard(id), cache.shard(&ids[0])));
+        [(); 3].map(|_| same_shard.next().unwrap().as_str())
+    }
+
+    #[test]
+    fn one_shard_may_hold_more_than_its_share_while_the_cache_has_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+        let ids: Vec<String> = (0..2000).map(|i| format!("i{i}")).collect();
+        let items: Vec<Item> = ids.iter().map(|id| item(id, "c")).collect();
+        store.upsert_items(&items).unwrap();
+        // Room for three items in all, far less than one per shard on average.
+        let cache = ItemCache::new(store.clone(), 3);
+        let same_shard = ids_of_one_shard(&cache, &ids);
+        for id in same_shard {
+            assert!(cache.get(id).is_some());
+        }
+        let shard = cache.shard(same_shard[0]).read();
+        assert!(same_shard.iter().all(|id| shard.entries.contains_key(*id)));
+        drop(shard);
+        // Full: an id of another shard, which has nothing to give up, is read but not cached.
+        let other = ids
+            .iter()
+            .find(|id| !std::ptr::eq(cache.shard(id), cache.shard(same_shard[0])))
+            .unwrap();
+        assert!(cache.get(other).is_some());
+        assert_eq!(cache.len(), 3);
+        assert!(
+            !cache
+                .shard(other)
+                .read()
+                .entries
+                .contains_key(other.as_str())
+        );
     }
 
     #[test]
