@@ -350,13 +350,20 @@ mod tests {
         );
     }
 
-    #[test]
-    fn holds_at_most_its_capacity_sparing_items_read_since_the_hand_passed() {
+    /// A store of 2,000 items (in a directory that lives as long as the first value) and
+    /// their ids.
+    fn store_of_2000_items() -> (tempfile::TempDir, Arc<EmbeddedStore>, Vec<String>) {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
         let ids: Vec<String> = (0..2000).map(|i| format!("i{i}")).collect();
         let items: Vec<Item> = ids.iter().map(|id| item(id, "c")).collect();
         store.upsert_items(&items).unwrap();
+        (dir, store, ids)
+    }
+
+    #[test]
+    fn holds_at_most_its_capacity_sparing_items_read_since_the_hand_passed() {
+        let (_dir, store, ids) = store_of_2000_items();
         let cache = ItemCache::new(store.clone(), SHARDS as u64 * 2);
         for id in &ids {
             cache.get(id);
@@ -387,11 +394,7 @@ mod tests {
 
     #[test]
     fn one_shard_may_hold_more_than_its_share_while_the_cache_has_room() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
-        let ids: Vec<String> = (0..2000).map(|i| format!("i{i}")).collect();
-        let items: Vec<Item> = ids.iter().map(|id| item(id, "c")).collect();
-        store.upsert_items(&items).unwrap();
+        let (_dir, store, ids) = store_of_2000_items();
         // Room for three items in all, far less than one per shard on average.
         let cache = ItemCache::new(store.clone(), 3);
         let same_shard = ids_of_one_shard(&cache, &ids);
