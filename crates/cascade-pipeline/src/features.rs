@@ -28,9 +28,9 @@ pub struct ItemStatsIndex {
     counted: Mutex<HashSet<u64>>,
     /// Hashed with ahash: a request reads every candidate's statistics (SipHash showed in
     /// profiles). Each item's statistics have their own lock, so counting an event of an
-    /// item already known takes only the map's read lock: a request's reads never wait for
-    /// the event thread (which runs at background priority) except when an item is seen for
-    /// the first time.
+    /// item already known takes only the map's read lock: a request's reads wait for the
+    /// event thread (which runs at background priority) only on the one item it is counting,
+    /// or while it adds an item seen for the first time.
     stats: RwLock<HashMap<String, Mutex<ItemStats>, ahash::RandomState>>,
 }
 

@@ -11,9 +11,10 @@
 //! per shard left a 1M-item catalogue about 2,000 items short in a cache of 1M, and those items
 //! were read from the store again and again). When the full cache takes a new item, the clock
 //! hand of the item's shard sweeps that shard's entries in insertion order, sparing (and
-//! unmarking) those read since the hand last passed, and replaces the first that was not. (A least-recently-used list under a mutex cost a tenth of the server's
-//! CPU at 1M items: every hit unlinked and relinked list nodes scattered over memory; a moka
-//! cache before it cost as much in admission and read-recording bookkeeping.)
+//! unmarking) those read since the hand last passed, and replaces the first that was not.
+//! (A least-recently-used list under a mutex cost a tenth of the server's CPU at 1M items:
+//! every hit unlinked and relinked list nodes scattered over memory; a moka cache before it
+//! cost as much in admission and read-recording bookkeeping.)
 //!
 //! A miss reads the store outside the lock. A write marks the item stale and bumps its shard's
 //! generation; a read that started before the bump does not cache what it read, so a stale
