@@ -1,6 +1,14 @@
 //! Threads for work that no request waits on (index refreshes, snapshots, enrichment): they run
 //! at a lower scheduling priority than the threads serving requests, so that on a machine with
 //! few cores a burst of background work delays the background work, not the requests.
+//!
+//! On Linux a background thread runs under the `SCHED_IDLE` policy: it gets a core only when
+//! no normal thread wants it, a request thread that wakes up on its core takes the core at
+//! once, and the scheduler places a woken request thread on a core running only background
+//! work as on an idle one. A nice value alone (10 below: a tenth of the CPU share) can let a
+//! background thread keep the core for the rest of its time slice while a request thread waits,
+//! and a request wakes up several times (recall calls on the blocking pool, their answers). The
+//! nice value is lowered too: it is what remains where the policy cannot be set.
 
 use std::io;
 use std::thread::JoinHandle;
@@ -28,13 +36,28 @@ pub fn spawn<T: Send + 'static>(
         })
 }
 
-/// On Linux, `setpriority(PRIO_PROCESS, tid)` sets the nice value of that thread alone. A new
-/// thread starts at its parent's nice value, so a server started under `nice` keeps its
+/// On Linux, `SCHED_IDLE` and then `setpriority(PRIO_PROCESS, tid)` for this thread alone. A
+/// new thread starts at its parent's nice value, so a server started under `nice` keeps its
 /// background threads below its request threads.
 #[cfg(target_os = "linux")]
 fn lower_current_thread_priority() {
+    use thread_priority::{
+        NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
+        set_thread_priority_and_policy, thread_native_id,
+    };
+
     let thread = rustix::thread::gettid();
-    let lowered = rustix::process::getpriority_process(Some(thread)).and_then(|nice| {
+    let parent_nice = rustix::process::getpriority_process(Some(thread));
+    // Setting the policy also resets the nice value, which is set below.
+    let idle = set_thread_priority_and_policy(
+        thread_native_id(),
+        ThreadPriority::Min,
+        ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+    );
+    if let Err(error) = idle {
+        tracing::debug!(?error, "background thread not moved to SCHED_IDLE");
+    }
+    let lowered = parent_nice.and_then(|nice| {
         let background = (nice + BACKGROUND_NICE).min(NICEST);
         rustix::process::setpriority_process(Some(thread), background)
     });
@@ -56,16 +79,31 @@ mod tests {
 
     #[test]
     fn a_background_thread_runs_at_lower_priority_than_its_parent() {
+        use thread_priority::{
+            NormalThreadSchedulePolicy, ThreadSchedulePolicy, thread_schedule_policy,
+        };
+
         let parent = nice_of_current_thread();
-        let child = spawn("test-background", nice_of_current_thread)
-            .unwrap()
-            .join()
-            .unwrap();
-        assert_eq!(child, (parent + BACKGROUND_NICE).min(NICEST));
+        let (child_nice, child_policy) = spawn("test-background", || {
+            (nice_of_current_thread(), thread_schedule_policy().unwrap())
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+        assert_eq!(child_nice, (parent + BACKGROUND_NICE).min(NICEST));
+        assert_eq!(
+            child_policy,
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle)
+        );
         assert_eq!(
             nice_of_current_thread(),
             parent,
             "the caller keeps its priority"
+        );
+        assert_eq!(
+            thread_schedule_policy().unwrap(),
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other),
+            "and its policy"
         );
     }
 }
