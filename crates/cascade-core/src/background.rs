@@ -43,19 +43,18 @@ pub fn spawn<T: Send + 'static>(
 fn lower_current_thread_priority() {
     use thread_priority::{
         NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
-        set_thread_priority_and_policy, thread_native_id,
+        set_thread_priority_and_policy, thread_native_id, thread_schedule_policy,
     };
 
     let thread = rustix::thread::gettid();
     let parent_nice = rustix::process::getpriority_process(Some(thread));
-    // Setting the policy also resets the nice value, which is set below.
-    let idle = set_thread_priority_and_policy(
-        thread_native_id(),
-        ThreadPriority::Min,
-        ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
-    );
-    if let Err(error) = idle {
-        tracing::debug!(?error, "background thread not moved to SCHED_IDLE");
+    let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+    // After the policy the call sets the nice value to 0, which the lines below replace. That
+    // second step fails in a server started under `nice` without privileges, with the policy
+    // already set, so whether the policy took is read back rather than taken from the result.
+    let _ = set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, idle);
+    if !matches!(thread_schedule_policy(), Ok(policy) if policy == idle) {
+        tracing::debug!("background thread not moved to SCHED_IDLE");
     }
     let lowered = parent_nice.and_then(|nice| {
         let background = (nice + BACKGROUND_NICE).min(NICEST);
