@@ -12,7 +12,7 @@ use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::sync::Arc;
 
 use cascade_core::{Event, EventObserver, EventTypes, RequestContext};
-use cascade_rank::features::{FeatureSource, ItemStats, RATING_EVENT, UserProfile};
+use cascade_rank::features::{FeatureSource, ItemStats, ProfileNeeds, RATING_EVENT, UserProfile};
 use cascade_store::FeatureStore;
 use cascade_store::features::{UserItemFeatures, read_user_and_items};
 use cascade_stream::UserHistory;
@@ -26,12 +26,22 @@ pub struct ItemStatsIndex {
     types: EventTypes,
     /// Hashes of the (user, item) pairs and (user, item, rating) triples already counted.
     counted: Mutex<HashSet<u64>>,
-    /// Hashed with ahash: a request reads every candidate's statistics (SipHash showed in
-    /// profiles). Each item's statistics have their own lock, so counting an event of an
-    /// item already known takes only the map's read lock: a request's reads wait for the
-    /// event thread (which runs at background priority) only on the one item it is counting,
-    /// or while it adds an item seen for the first time.
-    stats: RwLock<HashMap<String, Mutex<ItemStats>, ahash::RandomState>>,
+    /// By [`item_key`], hashed with ahash: a request reads every candidate's statistics
+    /// (SipHash showed in profiles), and a key held in the table's own slot spares each read
+    /// a visit to an id string elsewhere in memory. Each item's statistics have their own
+    /// lock, so counting an event of an item already known takes only the map's read lock: a
+    /// request's reads wait for the event thread (which runs at background priority) only on
+    /// the one item it is counting, or while it adds an item seen for the first time.
+    stats: RwLock<HashMap<u64, Mutex<ItemStats>, ahash::RandomState>>,
+}
+
+/// The key [`ItemStatsIndex`] files an item's statistics under: a fixed 64-bit hash of its
+/// id. Two ids of a catalogue of a million sharing a key (and so their statistics) is a one in
+/// 30 million chance.
+fn item_key(item_id: &str) -> u64 {
+    const SEEDS: ahash::RandomState =
+        ahash::RandomState::with_seeds(0x5ca1_ab1e, 0xca5c_ade0, 0x0bad_cafe, 0x7e57_ab1e);
+    SEEDS.hash_one(item_id)
 }
 
 impl ItemStatsIndex {
@@ -46,11 +56,21 @@ impl ItemStatsIndex {
 
     /// The statistics of `item_id`; all zero for an item nobody interacted with.
     pub fn get(&self, item_id: &str) -> ItemStats {
-        self.stats
-            .read()
-            .get(item_id)
-            .map(|stats| *stats.lock())
-            .unwrap_or_default()
+        self.get_all(&[item_id]).pop().unwrap_or_default()
+    }
+
+    /// The statistics of each of `item_ids`, in order, read under one lock.
+    pub fn get_all(&self, item_ids: &[&str]) -> Vec<ItemStats> {
+        let stats = self.stats.read();
+        item_ids
+            .iter()
+            .map(|id| {
+                stats
+                    .get(&item_key(id))
+                    .map(|stats| *stats.lock())
+                    .unwrap_or_default()
+            })
+            .collect()
     }
 }
 
@@ -82,12 +102,13 @@ impl EventObserver for ItemStatsIndex {
                 stats.count_rating(event.value);
             }
         };
-        if let Some(known) = self.stats.read().get(event.item_id.as_str()) {
+        let key = item_key(&event.item_id);
+        if let Some(known) = self.stats.read().get(&key) {
             count(&mut known.lock());
             return;
         }
         let mut stats = self.stats.write();
-        count(stats.entry(event.item_id.clone()).or_default().get_mut());
+        count(stats.entry(key).or_default().get_mut());
     }
 }
 
@@ -132,19 +153,24 @@ impl LiveFeatureSource {
 }
 
 impl FeatureSource for LiveFeatureSource {
-    fn user(&self, request: &RequestContext) -> Arc<UserProfile> {
+    fn user(&self, request: &RequestContext, needs: &ProfileNeeds) -> Arc<UserProfile> {
         let recent = self.interactions.recent(&request.uid, self.history_len);
         if recent.is_empty() {
             return Arc::default();
         }
         let items: Vec<_> = recent.iter().map(|id| self.shared.item(id)).collect();
-        Arc::new(UserProfile::from_history(
+        Arc::new(UserProfile::from_history_for(
+            needs,
             items.iter().map(Option::as_deref),
         ))
     }
 
     fn item_stats(&self, item_id: &str) -> ItemStats {
         self.stats.get(item_id)
+    }
+
+    fn item_stats_of(&self, item_ids: &[&str]) -> Vec<ItemStats> {
+        self.stats.get_all(item_ids)
     }
 
     /// One [`read_user_and_items`]; a failed read is logged, counted
@@ -205,5 +231,10 @@ mod tests {
         );
         assert_eq!(index.get("y").rating_mean(), Some(5.0));
         assert_eq!(index.get("z"), ItemStats::default());
+        assert_eq!(
+            index.get_all(&["z", "x", "y"]),
+            [index.get("z"), index.get("x"), index.get("y")],
+            "in order, under one lock"
+        );
     }
 }

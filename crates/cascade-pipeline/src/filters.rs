@@ -20,8 +20,11 @@ pub struct UniqueFilter;
 
 impl Filter for UniqueFilter {
     fn filter(&self, _: &RequestContext, mut entries: Vec<Entry>) -> Vec<Entry> {
-        let mut seen = HashSet::new();
-        entries.retain(|e| seen.insert(e.id().to_string()));
+        let mut seen = HashSet::with_capacity_and_hasher(entries.len(), ahash::RandomState::new());
+        let first: Vec<bool> = entries.iter().map(|e| seen.insert(e.id())).collect();
+        drop(seen);
+        let mut first = first.into_iter();
+        entries.retain(|_| first.next().unwrap_or(false));
         entries
     }
 }
@@ -38,10 +41,8 @@ pub struct ExposureFilter {
 impl Filter for ExposureFilter {
     fn filter(&self, request: &RequestContext, mut entries: Vec<Entry>) -> Vec<Entry> {
         let since = self.exposures.watermark().saturating_sub(self.window_ms);
-        entries.retain(|e| {
-            self.exposures
-                .last_seen(&request.uid, e.id())
-                .is_none_or(|seen| seen < since)
+        self.exposures.with_user(&request.uid, |shown| {
+            entries.retain(|e| shown.last_seen(e.id()).is_none_or(|seen| seen < since));
         });
         entries
     }
@@ -55,7 +56,9 @@ pub struct InteractedFilter {
 
 impl Filter for InteractedFilter {
     fn filter(&self, request: &RequestContext, mut entries: Vec<Entry>) -> Vec<Entry> {
-        entries.retain(|e| !self.interactions.contains(&request.uid, e.id()));
+        self.interactions.with_user(&request.uid, |interacted| {
+            entries.retain(|e| !interacted.contains(e.id()));
+        });
         entries
     }
 }

@@ -23,7 +23,7 @@ pub mod text;
 
 pub use digest::{ItemDigest, RankItem};
 pub use matrix::FeatureMatrix;
-pub use profile::UserProfile;
+pub use profile::{ProfileNeeds, UserProfile};
 pub use source::{FeatureSource, ItemStats, MemoryFeatureSource, RATING_EVENT};
 pub use spec::{Feature, FeatureError, FeatureSet};
 
@@ -306,7 +306,7 @@ mod tests {
     fn a_source_without_a_store_gives_nan_store_features() {
         struct NoStore;
         impl FeatureSource for NoStore {
-            fn user(&self, _: &RequestContext) -> Arc<UserProfile> {
+            fn user(&self, _: &RequestContext, _: &ProfileNeeds) -> Arc<UserProfile> {
                 Arc::default()
             }
             fn item_stats(&self, _: &str) -> ItemStats {
@@ -366,5 +366,106 @@ mod tests {
         );
         assert_eq!(matrix.row(0)[0], 0.0);
         assert!(matrix.row(0)[1].is_nan() && matrix.row(0)[2].is_nan());
+    }
+
+    /// Builds the user's profile from a history for the features asked, as serving does.
+    struct ProfileForNeeds(Vec<RankItem>);
+
+    impl FeatureSource for ProfileForNeeds {
+        fn user(&self, _: &RequestContext, needs: &ProfileNeeds) -> Arc<UserProfile> {
+            Arc::new(UserProfile::from_history_for(
+                needs,
+                self.0.iter().map(Some),
+            ))
+        }
+        fn item_stats(&self, _: &str) -> ItemStats {
+            ItemStats::default()
+        }
+    }
+
+    #[test]
+    fn a_profile_built_for_the_features_gives_the_values_of_a_whole_one() {
+        let item = |id: &str, title: &str, authors: &str, year: f64, radians: f32| {
+            let mut item = Item::clone(&book(id, title, authors, year, 10.0 * year));
+            item.embeddings.insert("v".into(), unit(radians));
+            RankItem::new(item)
+        };
+        let history = vec![
+            item(
+                "h1",
+                "Dune (Dune Chronicles, #1)",
+                "Frank Herbert",
+                1965.0,
+                0.0,
+            ),
+            item("h2", "Emma", "Jane Austen", 1815.0, 0.5),
+            item(
+                "h3",
+                "Children of Dune (Dune Chronicles, #3)",
+                "Frank Herbert",
+                1976.0,
+                0.2,
+            ),
+        ];
+        let candidates = [
+            item(
+                "c1",
+                "Dune Messiah (Dune Chronicles, #2)",
+                "Frank Herbert",
+                1969.0,
+                0.1,
+            ),
+            item("c2", "Persuasion", "Jane Austen, Someone", 1817.0, 1.0),
+        ];
+        let mut whole = MemoryFeatureSource::default();
+        whole.users.insert(
+            "u".into(),
+            Arc::new(UserProfile::from_history(history.iter().map(Some))),
+        );
+        let partial = ProfileForNeeds(history);
+        let ids = [candidate("c1", 1.0, "als"), candidate("c2", 0.5, "als")];
+        let inputs: Vec<ScoringInput> = ids
+            .iter()
+            .zip(&candidates)
+            .map(|(candidate, item)| ScoringInput {
+                candidate,
+                item: Some(item),
+            })
+            .collect();
+        let request = RequestContext {
+            uid: "u".into(),
+            ..RequestContext::default()
+        };
+        let names = [
+            "user_activity",
+            "keyword_count.authors",
+            "keyword_share.authors",
+            "token_overlap.title",
+            "series_count.title",
+            "gap.year",
+            "log_gap.ratings_count",
+            "embedding_sim.v",
+        ];
+        let each = names.iter().map(|name| vec![*name]);
+        for names in each.chain([names.to_vec()]) {
+            let set = FeatureSet::parse(&names).unwrap();
+            let want = set.extract(&whole, &request, &inputs);
+            let got = set.extract(&partial, &request, &inputs);
+            for row in 0..inputs.len() {
+                assert_row(got.row(row), want.row(row), &names);
+            }
+        }
+        let only_year = FeatureSet::parse(&["gap.year"]).unwrap();
+        let profile = partial.user(&request, only_year.profile_needs());
+        assert_eq!(
+            profile.keyword_count("authors", text::key("frank herbert")),
+            0
+        );
+        assert_eq!(profile.embedding_similarity("v", &unit(0.0)), None);
+        assert_eq!(
+            profile.activity(),
+            3,
+            "every history item counts as activity"
+        );
     }
 }

@@ -16,16 +16,35 @@ pub enum HistoryKind {
     Exposures,
 }
 
+/// Hashed with ahash: a request's filters look up each of hundreds of candidates.
+type ById<V> = HashMap<String, V, ahash::RandomState>;
+
 #[derive(Default)]
 struct RecentItems {
     order: VecDeque<String>,
-    last_seen: HashMap<String, TimestampMs>,
+    last_seen: ById<TimestampMs>,
+}
+
+/// One user's history as [`UserHistory::with_user`] lends it: read under the history's lock,
+/// taken once for all the lookups a filter makes.
+pub struct UserItems<'a>(Option<&'a RecentItems>);
+
+impl UserItems<'_> {
+    /// Whether the user has `item_id` in the (bounded) history.
+    pub fn contains(&self, item_id: &str) -> bool {
+        self.last_seen(item_id).is_some()
+    }
+
+    /// When the user last had an event of this kind with `item_id`.
+    pub fn last_seen(&self, item_id: &str) -> Option<TimestampMs> {
+        self.0?.last_seen.get(item_id).copied()
+    }
 }
 
 /// Each user's most recent distinct items of one [`HistoryKind`], newest last, at most
 /// `max_items_per_user` per user.
 pub struct UserHistory {
-    users: RwLock<HashMap<String, RecentItems>>,
+    users: RwLock<ById<RecentItems>>,
     max_items_per_user: usize,
     kind: HistoryKind,
     types: EventTypes,
@@ -36,7 +55,7 @@ impl UserHistory {
     /// An empty history of `kind`, keeping up to `max_items_per_user` items per user.
     pub fn new(kind: HistoryKind, max_items_per_user: usize, types: EventTypes) -> Self {
         Self {
-            users: RwLock::new(HashMap::new()),
+            users: RwLock::new(HashMap::default()),
             max_items_per_user: max_items_per_user.max(1),
             kind,
             types,
@@ -46,15 +65,19 @@ impl UserHistory {
 
     /// Whether `uid` has `item_id` in the (bounded) history.
     pub fn contains(&self, uid: &str, item_id: &str) -> bool {
-        self.last_seen(uid, item_id).is_some()
+        self.with_user(uid, |items| items.contains(item_id))
     }
 
     /// When `uid` last had an event of this kind with `item_id`.
     pub fn last_seen(&self, uid: &str, item_id: &str) -> Option<TimestampMs> {
-        self.users
-            .read()
-            .get(uid)
-            .and_then(|recent| recent.last_seen.get(item_id).copied())
+        self.with_user(uid, |items| items.last_seen(item_id))
+    }
+
+    /// `read` over `uid`'s history, under one read lock and one lookup of the user: for
+    /// checking many items (a filter's candidates) at once. Events wait while it runs.
+    pub fn with_user<R>(&self, uid: &str, read: impl FnOnce(UserItems<'_>) -> R) -> R {
+        let users = self.users.read();
+        read(UserItems(users.get(uid)))
     }
 
     /// The number of items remembered for `uid`.

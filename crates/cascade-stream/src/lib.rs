@@ -13,7 +13,7 @@ pub mod kafka;
 pub mod runtime;
 pub mod windows;
 
-pub use history::{HistoryKind, UserHistory};
+pub use history::{HistoryKind, UserHistory, UserItems};
 pub use kafka::{KafkaSink, KafkaSource};
 pub use runtime::StreamRuntime;
 pub use windows::{WindowFeature, WindowObserver};

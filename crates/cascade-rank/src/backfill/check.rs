@@ -11,7 +11,9 @@ use indicatif::ProgressBar;
 use super::Catalogue;
 use super::replay::BACKFILL_SOURCE;
 use super::rows::{QueryInfo, TrainingRows};
-use crate::features::{FeatureSource, ItemStats, RATING_EVENT, RankItem, UserProfile};
+use crate::features::{
+    FeatureSource, ItemStats, ProfileNeeds, RATING_EVENT, RankItem, UserProfile,
+};
 use crate::scorer::ScoringInput;
 
 /// A row whose features are not those of the events before its label time.
@@ -273,7 +275,7 @@ struct Fresh<'r> {
 }
 
 impl FeatureSource for Fresh<'_> {
-    fn user(&self, _: &RequestContext) -> Arc<UserProfile> {
+    fn user(&self, _: &RequestContext, _: &ProfileNeeds) -> Arc<UserProfile> {
         self.profile.clone()
     }
 

@@ -9,7 +9,7 @@ use cascade_core::{Event, RequestContext};
 
 use super::Catalogue;
 use super::sampler::PopularitySampler;
-use crate::features::{FeatureSource, ItemStats, RATING_EVENT, UserProfile};
+use crate::features::{FeatureSource, ItemStats, ProfileNeeds, RATING_EVENT, UserProfile};
 
 /// One user as of now.
 #[derive(Debug, Default)]
@@ -100,7 +100,7 @@ pub(super) struct AsOf<'s, 'a> {
 }
 
 impl FeatureSource for AsOf<'_, '_> {
-    fn user(&self, request: &RequestContext) -> Arc<UserProfile> {
+    fn user(&self, request: &RequestContext, _: &ProfileNeeds) -> Arc<UserProfile> {
         self.state
             .users
             .get(&request.uid)

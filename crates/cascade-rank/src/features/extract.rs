@@ -74,7 +74,7 @@ impl FeatureSet {
         request: &RequestContext,
         inputs: &[ScoringInput<'_>],
     ) -> FeatureMatrix {
-        let user = source.user(request);
+        let user = source.user(request, self.profile_needs());
         let sources = self.recall_sources();
         let columns: Vec<RecallColumn> = sources
             .iter()
@@ -85,6 +85,15 @@ impl FeatureSet {
             .features()
             .iter()
             .any(|f| matches!(f, Feature::ItemUsersLog | Feature::ItemRatingMean));
+        let stats = if needs_stats {
+            let ids: Vec<&str> = inputs
+                .iter()
+                .map(|input| input.candidate.item_id.as_str())
+                .collect();
+            source.item_stats_of(&ids)
+        } else {
+            vec![ItemStats::default(); inputs.len()]
+        };
         let stored = StoredValues::read(self, source, request, inputs);
         let mut matrix = FeatureMatrix::new(self.len());
         let mut values = vec![0.0; self.len()];
@@ -94,11 +103,7 @@ impl FeatureSet {
                 user: &user,
                 index,
                 item: input.item,
-                stats: if needs_stats {
-                    source.item_stats(&input.candidate.item_id)
-                } else {
-                    ItemStats::default()
-                },
+                stats: stats[index],
                 stored: &stored,
             };
             for (value, feature) in values.iter_mut().zip(self.features()) {

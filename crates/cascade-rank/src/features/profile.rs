@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use super::digest::{Kind, RankItem};
 use super::embedding::MeanVector;
+use super::spec::Feature;
 use super::text::{TextKey, field_key};
 
 /// How often each value of one field occurs in a history, by the value's [`TextKey`].
@@ -32,13 +33,106 @@ pub struct UserProfile {
     embeddings: HashMap<String, MeanVector>,
 }
 
+/// What of a history the features of a feature set read: which fields' keyword values,
+/// words, series and numbers, and which embeddings. A profile built for them
+/// ([`UserProfile::from_history_for`]) summarises only those, and gives those features the
+/// values a whole profile gives. A request builds its user's profile from up to hundreds of
+/// history items; a model that reads no embedding does not need each item's vector summed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfileNeeds {
+    /// Every part of every field and embedding, whatever a feature set reads.
+    everything: bool,
+    keywords: Vec<u64>,
+    tokens: Vec<u64>,
+    series: Vec<u64>,
+    numeric: Vec<u64>,
+    embeddings: Vec<String>,
+}
+
+/// The needs of any feature set: a whole profile.
+const EVERYTHING: ProfileNeeds = ProfileNeeds {
+    everything: true,
+    keywords: Vec::new(),
+    tokens: Vec::new(),
+    series: Vec::new(),
+    numeric: Vec::new(),
+    embeddings: Vec::new(),
+};
+
+impl ProfileNeeds {
+    /// What `features` read of a user's history.
+    pub fn of(features: &[Feature]) -> Self {
+        let mut needs = Self::default();
+        for feature in features {
+            let (list, field) = match feature {
+                Feature::KeywordCount(field) | Feature::KeywordShare(field) => {
+                    (&mut needs.keywords, field)
+                }
+                Feature::TokenOverlap(field) => (&mut needs.tokens, field),
+                Feature::SeriesCount(field) => (&mut needs.series, field),
+                Feature::Gap(field) | Feature::LogGap(field) => (&mut needs.numeric, field),
+                Feature::EmbeddingSim(embedding) => {
+                    if !needs.embeddings.contains(embedding) {
+                        needs.embeddings.push(embedding.clone());
+                    }
+                    continue;
+                }
+                _ => continue,
+            };
+            let key = field_key(field);
+            if !list.contains(&key) {
+                list.push(key);
+            }
+        }
+        needs
+    }
+
+    /// Whether the profile counts the keyword values of the field of key `field`.
+    fn keywords(&self, field: u64) -> bool {
+        self.everything || self.keywords.contains(&field)
+    }
+
+    fn tokens(&self, field: u64) -> bool {
+        self.everything || self.tokens.contains(&field)
+    }
+
+    fn series(&self, field: u64) -> bool {
+        self.everything || self.series.contains(&field)
+    }
+
+    fn numeric(&self, field: u64) -> bool {
+        self.everything || self.numeric.contains(&field)
+    }
+
+    fn embedding(&self, name: &str) -> bool {
+        self.everything || self.embeddings.iter().any(|e| e == name)
+    }
+
+    /// Whether the profile reads any embedding at all (so whether an item's are looked at).
+    fn any_embedding(&self) -> bool {
+        self.everything || !self.embeddings.is_empty()
+    }
+}
+
 impl UserProfile {
     /// The profile of a history, one entry per interacted item: the item when the catalogue
     /// has it, `None` when it does not (it still counts towards activity).
     pub fn from_history<'a>(history: impl IntoIterator<Item = Option<&'a RankItem>>) -> Self {
+        Self::from_history_for(&EVERYTHING, history)
+    }
+
+    /// The profile of a history as [`UserProfile::from_history`] builds it, summarising only
+    /// what `needs` names: the features `needs` was made of read the same values from it.
+    pub fn from_history_for<'a>(
+        needs: &ProfileNeeds,
+        history: impl IntoIterator<Item = Option<&'a RankItem>>,
+    ) -> Self {
         let mut profile = Self::default();
         for item in history {
-            profile.push(item);
+            profile.activity += 1;
+            if let Some(item) = item {
+                profile.add(item, needs);
+            }
         }
         profile
     }
@@ -50,24 +144,34 @@ impl UserProfile {
     pub fn push(&mut self, item: Option<&RankItem>) {
         self.activity += 1;
         if let Some(item) = item {
-            self.add(item);
+            self.add(item, &EVERYTHING);
         }
     }
 
-    fn add(&mut self, item: &RankItem) {
-        for (embedding, vector) in &item.embeddings {
-            slot(&mut self.embeddings, embedding).add(vector);
+    fn add(&mut self, item: &RankItem, needs: &ProfileNeeds) {
+        if needs.any_embedding() {
+            for (embedding, vector) in &item.embeddings {
+                if needs.embedding(embedding) {
+                    slot(&mut self.embeddings, embedding).add(vector);
+                }
+            }
         }
         for (field, keywords, tokens) in item.digest().fields() {
             match field.kind {
-                Kind::Keywords => count_all(self.keywords.entry(field.name), keywords),
+                Kind::Keywords if needs.keywords(field.name) => {
+                    count_all(self.keywords.entry(field.name), keywords);
+                }
                 Kind::Text => {
-                    count_all(self.tokens.entry(field.name), tokens);
-                    if let Some((name, _)) = field.series {
+                    if needs.tokens(field.name) {
+                        count_all(self.tokens.entry(field.name), tokens);
+                    }
+                    if let Some((name, _)) = field.series
+                        && needs.series(field.name)
+                    {
                         count_all(self.series.entry(field.name), &[name]);
                     }
                 }
-                Kind::Number => {
+                Kind::Number if needs.numeric(field.name) => {
                     if let Some(x) = field.numeric {
                         let entry = self.numeric.entry(field.name).or_default();
                         entry.0 += x;
@@ -75,6 +179,7 @@ impl UserProfile {
                         entry.2 += 1;
                     }
                 }
+                Kind::Keywords | Kind::Number => {}
             }
         }
     }

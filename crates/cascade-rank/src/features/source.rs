@@ -7,7 +7,7 @@ use cascade_core::RequestContext;
 use cascade_store::FeatureValue;
 use cascade_store::features::UserItemFeatures;
 
-use super::profile::UserProfile;
+use super::profile::{ProfileNeeds, UserProfile};
 
 /// The event type whose value is a rating: `item_rating_mean` averages the values of these.
 pub const RATING_EVENT: &str = "rating";
@@ -47,11 +47,18 @@ impl ItemStats {
 /// evaluation or training job (backed by the training interactions), so both compute features
 /// with the same code.
 pub trait FeatureSource: Send + Sync {
-    /// The profile of the request's user; an empty one for a user without history.
-    fn user(&self, request: &RequestContext) -> Arc<UserProfile>;
+    /// The profile of the request's user, summarising at least what `needs` names (a source
+    /// that keeps whole profiles may give one); an empty one for a user without history.
+    fn user(&self, request: &RequestContext, needs: &ProfileNeeds) -> Arc<UserProfile>;
 
     /// The interaction statistics of `item_id`; all zero for an unknown item.
     fn item_stats(&self, item_id: &str) -> ItemStats;
+
+    /// The statistics of each of `item_ids`, in order, as [`FeatureSource::item_stats`] gives
+    /// them (by default, one call each); a source behind a lock reads them all under one.
+    fn item_stats_of(&self, item_ids: &[&str]) -> Vec<ItemStats> {
+        item_ids.iter().map(|id| self.item_stats(id)).collect()
+    }
 
     /// The score recall source `source` would give `item_id` for the request's user, asked for
     /// candidates another source proposed; `None` where it gives none. By default, none.
@@ -101,7 +108,7 @@ impl MemoryFeatureSource {
 }
 
 impl FeatureSource for MemoryFeatureSource {
-    fn user(&self, request: &RequestContext) -> Arc<UserProfile> {
+    fn user(&self, request: &RequestContext, _: &ProfileNeeds) -> Arc<UserProfile> {
         self.users.get(&request.uid).cloned().unwrap_or_default()
     }
 

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use super::profile::ProfileNeeds;
+
 /// Why a feature set could not be declared.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum FeatureError {
@@ -167,6 +169,8 @@ impl fmt::Display for Feature {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeatureSet {
     features: Vec<Feature>,
+    /// What the features read of a user's history.
+    profile_needs: ProfileNeeds,
 }
 
 impl FeatureSet {
@@ -183,12 +187,24 @@ impl FeatureSet {
             }
             features.push(feature);
         }
-        Ok(Self { features })
+        let profile_needs = ProfileNeeds::of(&features);
+        Ok(Self {
+            features,
+            profile_needs,
+        })
     }
 
     /// The features, in column order.
     pub fn features(&self) -> &[Feature] {
         &self.features
+    }
+
+    /// What the features read of a user's history: a [`FeatureSource`] builds the user's
+    /// profile for them ([`crate::features::UserProfile::from_history_for`]).
+    ///
+    /// [`FeatureSource`]: crate::features::FeatureSource
+    pub fn profile_needs(&self) -> &ProfileNeeds {
+        &self.profile_needs
     }
 
     /// The feature names, in column order.

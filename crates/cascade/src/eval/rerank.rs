@@ -19,7 +19,7 @@ use std::time::Instant;
 use anyhow::Context;
 use cascade_core::{Candidate, Event, Item, RequestContext};
 use cascade_rank::features::{
-    FeatureSet, FeatureSource, ItemStats, RATING_EVENT, RankItem, UserProfile,
+    FeatureSet, FeatureSource, ItemStats, ProfileNeeds, RATING_EVENT, RankItem, UserProfile,
 };
 use cascade_rank::gbdt::{DataSpan, GbdtScorer, LambdaMartConfig, RankingData};
 use cascade_rank::offline::{Interaction, Metrics, Protocol, Split};
@@ -545,7 +545,7 @@ fn user_index(request: &RequestContext) -> Option<usize> {
 }
 
 impl FeatureSource for Stage {
-    fn user(&self, request: &RequestContext) -> Arc<UserProfile> {
+    fn user(&self, request: &RequestContext, _: &ProfileNeeds) -> Arc<UserProfile> {
         user_index(request)
             .and_then(|user| self.profiles.get(user).cloned())
             .unwrap_or_default()
