@@ -87,21 +87,10 @@ impl ProfileNeeds {
         needs
     }
 
-    /// Whether the profile counts the keyword values of the field of key `field`.
-    fn keywords(&self, field: u64) -> bool {
-        self.everything || self.keywords.contains(&field)
-    }
-
-    fn tokens(&self, field: u64) -> bool {
-        self.everything || self.tokens.contains(&field)
-    }
-
-    fn series(&self, field: u64) -> bool {
-        self.everything || self.series.contains(&field)
-    }
-
-    fn numeric(&self, field: u64) -> bool {
-        self.everything || self.numeric.contains(&field)
+    /// Whether the profile summarises one part (keyword values, words, series or numbers) of
+    /// the field of key `field`, given the fields whose part the features read.
+    fn reads(&self, part: &[u64], field: u64) -> bool {
+        self.everything || part.contains(&field)
     }
 
     fn embedding(&self, name: &str) -> bool {
@@ -129,10 +118,7 @@ impl UserProfile {
     ) -> Self {
         let mut profile = Self::default();
         for item in history {
-            profile.activity += 1;
-            if let Some(item) = item {
-                profile.add(item, needs);
-            }
+            profile.push_for(needs, item);
         }
         profile
     }
@@ -142,9 +128,14 @@ impl UserProfile {
     /// push per item, gives the profile `from_history` builds (offline backfill keeps one
     /// profile per user up to date this way).
     pub fn push(&mut self, item: Option<&RankItem>) {
+        self.push_for(&EVERYTHING, item);
+    }
+
+    /// Adds one history entry, summarising of its item only what `needs` names.
+    fn push_for(&mut self, needs: &ProfileNeeds, item: Option<&RankItem>) {
         self.activity += 1;
         if let Some(item) = item {
-            self.add(item, &EVERYTHING);
+            self.add(item, needs);
         }
     }
 
@@ -158,20 +149,20 @@ impl UserProfile {
         }
         for (field, keywords, tokens) in item.digest().fields() {
             match field.kind {
-                Kind::Keywords if needs.keywords(field.name) => {
+                Kind::Keywords if needs.reads(&needs.keywords, field.name) => {
                     count_all(self.keywords.entry(field.name), keywords);
                 }
                 Kind::Text => {
-                    if needs.tokens(field.name) {
+                    if needs.reads(&needs.tokens, field.name) {
                         count_all(self.tokens.entry(field.name), tokens);
                     }
                     if let Some((name, _)) = field.series
-                        && needs.series(field.name)
+                        && needs.reads(&needs.series, field.name)
                     {
                         count_all(self.series.entry(field.name), &[name]);
                     }
                 }
-                Kind::Number if needs.numeric(field.name) => {
+                Kind::Number if needs.reads(&needs.numeric, field.name) => {
                     if let Some(x) = field.numeric {
                         let entry = self.numeric.entry(field.name).or_default();
                         entry.0 += x;
