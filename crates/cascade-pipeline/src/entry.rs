@@ -48,6 +48,10 @@ impl Entry {
 
     /// A variable for config expressions: `score`, `retrieve_id`, `pipeline`, or an item field
     /// (numbers and timestamps as numbers, text and keywords as strings).
+    ///
+    /// Numbers are read from the item's digest, which the rank stage reads too: one allocation
+    /// searched by a hash of the name, where the field map compares the name with each key's
+    /// string, each in memory of its own, for a condition tested on hundreds of candidates.
     pub fn value(&self, name: &str) -> Value {
         match name {
             "score" => return Value::Number(self.candidate.score),
@@ -55,9 +59,16 @@ impl Entry {
             "pipeline" => return Value::Text(self.pipeline.to_string()),
             _ => {}
         }
-        self.item
-            .as_ref()
-            .map_or(Value::Null, |item| field_value(item, name))
+        let Some(item) = &self.item else {
+            return Value::Null;
+        };
+        let digest = item.digest();
+        match digest.numeric(name) {
+            Some(number) => Value::Number(number),
+            None if !digest.has(name) => Value::Null,
+            // text, keywords and tags, and numbers that are not finite
+            None => field_value(item, name),
+        }
     }
 
     /// A hash of the item's value of a categorical field (text, keyword, tags, a number), equal
@@ -94,5 +105,31 @@ pub(crate) fn test_entry(
             embeddings: Default::default(),
         }))),
         stage_scores: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_read_every_field_kind_as_the_field_map_gives_it() {
+        let fields = [
+            ("price", FieldValue::Numeric(12.5)),
+            ("broken", FieldValue::Numeric(f64::NAN)),
+            ("created", FieldValue::Timestamp(1_700_000_000_000)),
+            ("title", FieldValue::Text("The Hobbit".into())),
+            ("genre", FieldValue::Keyword("fantasy".into())),
+            ("tags", FieldValue::Tags(vec!["a".into()])),
+        ];
+        let entry = test_entry("i", 0.25, "main", &fields);
+        let item = entry.item.clone().unwrap();
+        for name in ["price", "created", "title", "genre", "tags", "absent"] {
+            assert_eq!(entry.value(name), field_value(&item, name), "{name}");
+        }
+        assert!(matches!(entry.value("broken"), Value::Number(x) if x.is_nan()));
+        assert_eq!(entry.value("price"), Value::Number(12.5));
+        assert_eq!(entry.value("absent"), Value::Null);
+        assert_eq!(entry.value("score"), Value::Number(0.25));
     }
 }

@@ -235,6 +235,8 @@ fn endpoints_json(outcome: &Outcome) -> Value {
             "p99_ms": recorder.quantile_ms(0.99),
             "p999_ms": recorder.quantile_ms(0.999),
             "max_ms": recorder.quantile_ms(1.0),
+            "send_late_p50_ms": recorder.lateness_quantile_ms(0.5),
+            "send_late_p99_ms": recorder.lateness_quantile_ms(0.99),
             "errors": recorder.errors,
         });
         if *endpoint == Endpoint::Recommend {
@@ -252,8 +254,17 @@ fn ms(value: Option<f64>) -> String {
 
 fn print_endpoints(outcome: &Outcome) {
     println!(
-        "{:<10} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8}  errors",
-        "endpoint", "requests", "ok/s", "p50 ms", "p90 ms", "p99 ms", "p999 ms", "max ms"
+        "{:<10} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>10} {:>10}  errors",
+        "endpoint",
+        "requests",
+        "ok/s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "p999 ms",
+        "max ms",
+        "late p50",
+        "late p99"
     );
     for (endpoint, recorder) in Endpoint::ALL.iter().zip(&outcome.recorders) {
         let requests = recorder.ok() + recorder.failed();
@@ -270,7 +281,7 @@ fn print_endpoints(outcome: &Outcome) {
             errors.push(format!("empty: {}", recorder.empty));
         }
         println!(
-            "{:<10} {:>9} {:>10.1} {:>8} {:>8} {:>8} {:>8} {:>8}  {}",
+            "{:<10} {:>9} {:>10.1} {:>8} {:>8} {:>8} {:>8} {:>8} {:>10} {:>10}  {}",
             endpoint.name(),
             requests,
             recorder.ok() as f64 / outcome.seconds.max(1e-9),
@@ -279,6 +290,8 @@ fn print_endpoints(outcome: &Outcome) {
             ms(recorder.quantile_ms(0.99)),
             ms(recorder.quantile_ms(0.999)),
             ms(recorder.quantile_ms(1.0)),
+            ms(recorder.lateness_quantile_ms(0.5)),
+            ms(recorder.lateness_quantile_ms(0.99)),
             if errors.is_empty() {
                 "none".into()
             } else {

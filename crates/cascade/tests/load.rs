@@ -117,6 +117,9 @@ fn bench_http_drives_a_server_over_generated_data() {
             .map(|q| e[q].as_f64().unwrap())
             .collect();
         assert!(p.windows(2).all(|w| w[0] <= w[1]), "{endpoint}: {p:?}");
+        // the client's own delay in sending is part of each latency, never more than it
+        let late = e["send_late_p99_ms"].as_f64().unwrap();
+        assert!((0.0..=p[4]).contains(&late), "{endpoint}: {e}");
     }
     // about 20/s for 3 s: the open loop keeps its schedule
     let recommends = report["endpoints"]["recommend"]["requests"]

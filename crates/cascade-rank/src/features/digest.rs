@@ -110,6 +110,11 @@ impl ItemDigest {
         self.field(name)?.numeric
     }
 
+    /// Whether the item has field `name`, of any kind.
+    pub fn has(&self, name: &str) -> bool {
+        self.field(name).is_some()
+    }
+
     /// Each field, with its keyword values and its words.
     pub(super) fn fields(&self) -> impl Iterator<Item = (&FieldDigest, &[TextKey], &[TextKey])> {
         self.fields

@@ -2,6 +2,11 @@
 //! the responses; latency counted from the scheduled send time, so a stalled server is not
 //! hidden by the client waiting — no coordinated omission) or closed loop (N clients, each
 //! sending its next request when the last one answered).
+//!
+//! The open loop's schedule is kept by a blocking thread per endpoint that sleeps to each send
+//! time, not by the async timer: that one fires on millisecond ticks, rounded up, so each send
+//! would leave up to a millisecond late and the lateness would count as the server's latency.
+//! How late each request did leave is recorded beside its latency.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,6 +65,9 @@ impl Endpoint {
 pub struct Recorder {
     /// Latencies of successful requests, in microseconds.
     pub latency: Histogram<u64>,
+    /// For the same requests, how long after its scheduled time (open loop) each one was
+    /// handed to the HTTP client, in microseconds: the client's own share of `latency`.
+    pub send_lateness: Histogram<u64>,
     /// Failed requests by `status NNN` or the transport error's kind.
     pub errors: BTreeMap<String, u64>,
     /// Recommendations answered from a fallback (`degraded`).
@@ -70,8 +78,11 @@ pub struct Recorder {
 
 impl Recorder {
     fn new() -> Self {
+        let histogram =
+            || Histogram::new_with_bounds(1, 120_000_000, 3).expect("valid histogram bounds");
         Self {
-            latency: Histogram::new_with_bounds(1, 120_000_000, 3).expect("valid histogram bounds"),
+            latency: histogram(),
+            send_lateness: histogram(),
             errors: BTreeMap::new(),
             degraded: 0,
             empty: 0,
@@ -90,8 +101,17 @@ impl Recorder {
 
     /// The `q` quantile of the latency in milliseconds, `None` without successes.
     pub fn quantile_ms(&self, q: f64) -> Option<f64> {
-        (!self.latency.is_empty()).then(|| self.latency.value_at_quantile(q) as f64 / 1e3)
+        quantile_ms(&self.latency, q)
     }
+
+    /// The `q` quantile of the send lateness in milliseconds, `None` without successes.
+    pub fn lateness_quantile_ms(&self, q: f64) -> Option<f64> {
+        quantile_ms(&self.send_lateness, q)
+    }
+}
+
+fn quantile_ms(histogram: &Histogram<u64>, q: f64) -> Option<f64> {
+    (!histogram.is_empty()).then(|| histogram.value_at_quantile(q) as f64 / 1e3)
 }
 
 /// How to load the server.
@@ -157,6 +177,7 @@ impl Shared {
 
     /// Sends one request; records it when `measured`, its latency counted from `since`.
     async fn send(&self, endpoint: Endpoint, body: Vec<u8>, since: Instant, measured: bool) {
+        let sent = Instant::now();
         let outcome = self.exchange(endpoint, body).await;
         if !measured {
             return;
@@ -165,8 +186,13 @@ impl Shared {
         let mut recorder = lock(&self.recorders[endpoint as usize]);
         match outcome {
             Ok((degraded, empty)) => {
-                let micros = now.saturating_duration_since(since).as_micros() as u64;
-                recorder.latency.saturating_record(micros.max(1));
+                let micros = |from: Instant, to: Instant| {
+                    (to.saturating_duration_since(from).as_micros() as u64).max(1)
+                };
+                recorder.latency.saturating_record(micros(since, now));
+                recorder
+                    .send_lateness
+                    .saturating_record(micros(since, sent));
                 recorder.degraded += u64::from(degraded);
                 recorder.empty += u64::from(empty);
             }
@@ -270,15 +296,26 @@ pub async fn drive(
     }
 }
 
-/// Issues `endpoint`'s requests at `rate` per second on a fixed schedule.
-async fn scheduler(shared: Arc<Shared>, endpoint: Endpoint, rate: f64, mut rng: StdRng) {
+/// Issues `endpoint`'s requests at `rate` per second on a fixed schedule (see the module's
+/// note on how it is kept).
+async fn scheduler(shared: Arc<Shared>, endpoint: Endpoint, rate: f64, rng: StdRng) {
+    let mut in_flight = tokio::task::spawn_blocking(move || pace(&shared, endpoint, rate, rng))
+        .await
+        .expect("the pacing thread does not panic");
+    while in_flight.join_next().await.is_some() {}
+}
+
+/// Sleeps to each scheduled send time and starts that request as a task; answers the tasks
+/// still running after the last one. Runs on a blocking-pool thread, which has the runtime's
+/// context for spawning.
+fn pace(shared: &Arc<Shared>, endpoint: Endpoint, rate: f64, mut rng: StdRng) -> JoinSet<()> {
     let mut in_flight = JoinSet::new();
     for k in 0u64.. {
         let scheduled = shared.start + Duration::from_secs_f64(k as f64 / rate);
         if scheduled >= shared.end {
             break;
         }
-        tokio::time::sleep_until(scheduled).await;
+        std::thread::sleep(scheduled.saturating_duration_since(Instant::now()));
         let measured = scheduled >= shared.measure_from;
         if measured && !shared.take_slot() {
             break;
@@ -288,7 +325,7 @@ async fn scheduler(shared: Arc<Shared>, endpoint: Endpoint, rate: f64, mut rng: 
         in_flight.spawn(async move { task.send(endpoint, body, scheduled, measured).await });
         while in_flight.try_join_next().is_some() {}
     }
-    while in_flight.join_next().await.is_some() {}
+    in_flight
 }
 
 /// One closed-loop client: the next request as soon as the last one answered.
