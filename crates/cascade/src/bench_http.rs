@@ -1,9 +1,9 @@
 //! `cascade bench http`: drives a running server on loopback with a mix of recommend, search
 //! and event requests (open loop at fixed rates, or closed loop), then reports per endpoint
-//! throughput, latency percentiles and errors, the server's own per-stage timings (from its
-//! `/metrics`, scraped before and after) and its resident memory. `--find-max-rate` steps the
-//! recommend rate up to the highest one whose p99 stays under a limit, each rate judged by the
-//! majority of repeated steps.
+//! throughput, latency percentiles, how late the client sent and errors, the server's own
+//! per-stage timings (from its `/metrics`, scraped before and after) and its resident memory.
+//! `--find-max-rate` steps the recommend rate up to the highest one whose p99 stays under a
+//! limit, each rate judged by the majority of repeated steps.
 
 mod load;
 mod prom;
