@@ -68,11 +68,6 @@ impl UserHistory {
         self.with_user(uid, |items| items.contains(item_id))
     }
 
-    /// When `uid` last had an event of this kind with `item_id`.
-    pub fn last_seen(&self, uid: &str, item_id: &str) -> Option<TimestampMs> {
-        self.with_user(uid, |items| items.last_seen(item_id))
-    }
-
     /// `read` over `uid`'s history, under one read lock and one lookup of the user: for
     /// checking many items (a filter's candidates) at once. Events wait while it runs.
     pub fn with_user<R>(&self, uid: &str, read: impl FnOnce(UserItems<'_>) -> R) -> R {
@@ -152,7 +147,10 @@ mod tests {
         history.observe(2, &event("u", "c", "like", 3));
         history.observe(3, &event("u", "a", "purchase", 4));
         assert!(history.contains("u", "a"));
-        assert_eq!(history.last_seen("u", "a"), Some(4));
+        assert_eq!(
+            history.with_user("u", |items| items.last_seen("a")),
+            Some(4)
+        );
         assert!(!history.contains("u", "b"));
         assert_eq!(history.recent("u", 10), ["c", "a"]);
         history.observe(4, &event("u", "d", "click", 5));
@@ -166,7 +164,10 @@ mod tests {
         history.observe(0, &event("u", "a", "click", 1));
         history.observe(1, &event("u", "b", "impression", 7));
         assert!(!history.contains("u", "a"));
-        assert_eq!(history.last_seen("u", "b"), Some(7));
+        assert_eq!(
+            history.with_user("u", |items| items.last_seen("b")),
+            Some(7)
+        );
         assert_eq!(history.watermark(), 7);
     }
 }

@@ -96,11 +96,6 @@ impl ProfileNeeds {
     fn embedding(&self, name: &str) -> bool {
         self.everything || self.embeddings.iter().any(|e| e == name)
     }
-
-    /// Whether the profile reads any embedding at all (so whether an item's are looked at).
-    fn any_embedding(&self) -> bool {
-        self.everything || !self.embeddings.is_empty()
-    }
 }
 
 impl UserProfile {
@@ -140,11 +135,9 @@ impl UserProfile {
     }
 
     fn add(&mut self, item: &RankItem, needs: &ProfileNeeds) {
-        if needs.any_embedding() {
-            for (embedding, vector) in &item.embeddings {
-                if needs.embedding(embedding) {
-                    slot(&mut self.embeddings, embedding).add(vector);
-                }
+        for (embedding, vector) in &item.embeddings {
+            if needs.embedding(embedding) {
+                slot(&mut self.embeddings, embedding).add(vector);
             }
         }
         for (field, keywords, tokens) in item.digest().fields() {
