@@ -363,8 +363,13 @@ impl Engine {
     ) -> Outcome {
         metrics::counter!("cascade_recommend_fallbacks_total").increment(1);
         if let Some(cached) = self.shared.responses.get(key) {
+            let mut items = self
+                .shared
+                .fallback
+                .not_yet_interacted(&request.uid, &cached);
+            items.truncate(request.size);
             return Outcome {
-                items: cached.iter().take(request.size).cloned().collect(),
+                items,
                 experiment_id,
                 degraded: Some(format!("{reason}; served the last good response")),
                 trace,

@@ -1,5 +1,6 @@
 //! The fallback: popular items the user has not interacted with and that are in the catalogue,
-//! served when a scene fails and the user has no cached response.
+//! served when a scene fails and the user has no cached response (whose items the user has
+//! interacted with since are dropped from it).
 
 use std::sync::Arc;
 
@@ -28,6 +29,15 @@ impl Recommender {
             history,
             items,
         }
+    }
+
+    /// `candidates` (an earlier answer) less the items the user has interacted with since.
+    pub fn not_yet_interacted(&self, uid: &str, candidates: &[Candidate]) -> Vec<Candidate> {
+        candidates
+            .iter()
+            .filter(|candidate| !self.history.contains(uid, &candidate.item_id))
+            .cloned()
+            .collect()
     }
 
     /// Up to `request.size` candidates, best first.

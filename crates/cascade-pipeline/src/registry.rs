@@ -2,9 +2,11 @@
 //! them. A new recall, filter, sort or model type is one factory and one registry line.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cascade_core::config::models::check_model_file;
 use cascade_core::config::rec::{AlgoConf, FilterConf, RecallConf, Settings, SortConf};
 use cascade_core::config::{CascadeConfig, ConfigIssue};
 use cascade_core::expr::Expr;
@@ -462,10 +464,15 @@ impl Registry {
             }
         }
         for (i, conf) in rec.algo_confs.iter().enumerate() {
-            let built = match self.algo.get(&conf.algo_type) {
+            let model_file = match conf.settings.get("ModelPath").and_then(|v| v.as_str()) {
+                Some(path) => check_model_file(&config.storage_conf, Path::new(path))
+                    .map_err(|reason| ("ModelPath".to_string(), reason)),
+                None => Ok(()),
+            };
+            let built = model_file.and_then(|()| match self.algo.get(&conf.algo_type) {
                 Some(factory) => factory(conf),
                 None => build_scorer(conf, &self.features).map(Arc::from),
-            };
+            });
             match built {
                 Ok(scorer) => {
                     components.algos.insert(

@@ -1,9 +1,10 @@
 //! One pipeline, stage by stage: recall (sources in parallel, each with a timeout and a
 //! circuit breaker) → filter → general (coarse) rank → rank or cold-start rank → sort.
-//! Every stage checks the request deadline; when it has passed, the pipeline returns what
-//! it has. What a pipeline did without (a recall source that gave no answer, a stage skipped
-//! at the deadline) is kept as its shortfalls, so that the answer says it is partial; a
-//! pipeline none of whose recall sources answered has failed.
+//! Every stage but the filters checks the request deadline; when it has passed, the pipeline
+//! returns what it has, filtered (filters keep the answer correct, so none is skipped). What
+//! a pipeline did without (a recall source that gave no answer, a stage skipped at the
+//! deadline) is kept as its shortfalls, so that the answer says it is partial; a pipeline none
+//! of whose recall sources answered has failed.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -86,14 +87,22 @@ pub async fn run_pipeline(
         !late
     };
 
+    // Filters keep the answer correct (items already seen, out of stock, …), so they run
+    // even past the deadline: a late answer is better than a wrong one. Their cost is bounded
+    // by the candidates and by the size limits of their conditions (`expr`).
     for name in &spec.filter_names {
-        if !stage(&format!("filter:{name}"), &mut tracer, &mut shortfalls) {
-            return Ok(finished(entries, tracer, shortfalls));
-        }
         entries = apply_filter(&engine, name, &request, entries, &mut tracer);
     }
     if let Some(general) = &spec.general_rank_conf {
         if !stage("general_rank", &mut tracer, &mut shortfalls) {
+            let filters = general
+                .action_confs
+                .iter()
+                .filter(|a| a.action_type == "filter");
+            for action in filters.filter(|a| !a.action_name.is_empty()) {
+                entries =
+                    apply_filter(&engine, &action.action_name, &request, entries, &mut tracer);
+            }
             return Ok(finished(entries, tracer, shortfalls));
         }
         if general.rank_conf.is_set() {

@@ -327,6 +327,18 @@ async fn a_failing_scorer_falls_back_to_the_cached_then_the_popular_response() {
     world.failing.store(true, Ordering::SeqCst);
     let cached = engine.recommend(request("u", "home", 3)).await.unwrap();
     assert_eq!(ids(&cached), ids(&good), "the user's last good response");
+
+    // The user then reads the first item: the last good response is served without it.
+    let read = ids(&good)[0].to_string();
+    world
+        .interactions
+        .observe(10_000, &click("u", &read, "click", 2000));
+    let cached = engine.recommend(request("u", "home", 3)).await.unwrap();
+    assert_eq!(
+        ids(&cached),
+        ids(&good)[1..],
+        "the last good response, less what the user read since"
+    );
     assert!(
         cached
             .degraded
@@ -487,8 +499,10 @@ async fn a_gbdt_model_file_ranks_the_candidates_with_live_features() {
         "RecallConfs": [{{"Name": "hot", "RecallType": "UserGlobalHotRecall", "RecallCount": 8}}],
         "AlgoConfs": [{{"Name": "ranker", "Type": "gbdt", "ModelPath": {model:?}}}],
         "SceneConfs": {{"home": {{"default": {{"RecallNames": ["hot"]}}}}}},
-        "RankConf": {{"home": {{"RankAlgoList": ["ranker"]}}}}
-    }}"#
+        "RankConf": {{"home": {{"RankAlgoList": ["ranker"]}}}},
+        "StorageConf": {{"ModelDir": {models:?}}}
+    }}"#,
+        models = dir.path()
     );
     let outcome = world
         .engine(&config)
@@ -509,6 +523,21 @@ async fn a_gbdt_model_file_ranks_the_candidates_with_live_features() {
     .unwrap();
     assert_eq!(issues[0].path, "AlgoConfs[0].ModelPath");
     assert!(issues[0].reason.contains("missing.json"), "{issues:?}");
+
+    // A file outside the models directory is refused before it is opened, with no word on
+    // whether it exists.
+    for outside in ["/etc/passwd", "/dev/zero", "/no/such/file"] {
+        let config = config.replace(&model.display().to_string(), outside);
+        let issues = Engine::build(
+            CascadeConfig::parse(&config).unwrap(),
+            &world.registry,
+            world.shared.clone(),
+        )
+        .err()
+        .unwrap();
+        assert_eq!(issues[0].path, "AlgoConfs[0].ModelPath");
+        assert!(issues[0].reason.contains("not inside"), "{issues:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

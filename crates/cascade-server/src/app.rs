@@ -265,8 +265,11 @@ impl App {
     }
 
     /// Builds `config` and, if it is valid, serves it from now on; otherwise the running
-    /// configuration stays and the error says why.
-    pub fn reload(&self, config: CascadeConfig) -> Result<(), AppError> {
+    /// configuration stays and the error says why. `StorageConf` applies at the next start:
+    /// the running one is kept (the data directory is open, and the models directory bounds
+    /// which files a reload may read).
+    pub fn reload(&self, mut config: CascadeConfig) -> Result<(), AppError> {
+        config.storage_conf = self.config().storage_conf.clone();
         let engine = build_engine(config, &self.registry, &self.shared)?;
         *self.engine.write() = Arc::new(engine);
         metrics::counter!("cascade_config_reloads_total").increment(1);

@@ -291,14 +291,16 @@ async fn a_configured_replica_id_names_the_group() {
 
 #[tokio::test]
 async fn a_failed_publish_is_a_503_and_the_events_stay_in_the_local_log() {
-    // A port nothing listens on: the producer gives up after its message timeout (30 s).
+    // A port nothing listens on: the producer gives up after `PublishTimeoutMs`.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let conf = KafkaConf::new(format!("127.0.0.1:{port}"), unique_name("nowhere"));
+    let mut conf = KafkaConf::new(format!("127.0.0.1:{port}"), unique_name("nowhere"));
+    conf.publish_timeout_ms = 1_000;
     let replica = Replica::start(&conf);
+    let started = Instant::now();
     let (status, body) = replica
         .send(
             Method::POST,
@@ -307,6 +309,12 @@ async fn a_failed_publish_is_a_503_and_the_events_stay_in_the_local_log() {
         )
         .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    // Bounded by the publish timeout, not by librdkafka's default of five minutes.
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(20),
+        "the publish waited {waited:?}"
+    );
     let msg = body["msg"].as_str().unwrap();
     assert!(msg.contains("stored in this replica's event log"), "{msg}");
     assert!(msg.contains(&conf.topic), "{msg}");

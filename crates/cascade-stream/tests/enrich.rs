@@ -380,9 +380,11 @@ fn onnx_config(features: &str) -> CascadeConfig {
             "WindowFeatureConfs": [{{"Name": "user_clicks", "Key": "user",
                 "Window": {{"Type": "global"}}, "Aggregation": {{"Type": "count"}}}}],
             "EnricherConfs": [{{"Name": "score", "Type": "onnx", "Key": "user",
-                "ModelPath": "{}", "Features": {features}, "BatchSize": 4, "MaxWaitMs": 600000}}]
+                "ModelPath": "{}", "Features": {features}, "BatchSize": 4, "MaxWaitMs": 600000}}],
+            "StorageConf": {{"ModelDir": "{}"}}
         }}"#,
-        fixture("enrich-4.onnx")
+        fixture("enrich-4.onnx"),
+        fixture("")
     ))
     .unwrap()
 }

@@ -50,6 +50,15 @@ pub struct KafkaConf {
     /// Where records that cannot be processed go; `<Topic>.dlq` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dead_letter_topic: Option<String>,
+    /// How long a publish waits for the broker's acknowledgement before `POST /api/events`
+    /// answers 503 (the events stay in the local log): bounds a request while the broker is
+    /// down or unreachable.
+    #[serde(default = "default_publish_timeout_ms")]
+    pub publish_timeout_ms: u64,
+}
+
+fn default_publish_timeout_ms() -> u64 {
+    5_000
 }
 
 fn default_group_id() -> String {
@@ -65,6 +74,7 @@ impl KafkaConf {
             group_id: default_group_id(),
             replica_id: None,
             dead_letter_topic: None,
+            publish_timeout_ms: default_publish_timeout_ms(),
         }
     }
 
@@ -141,6 +151,9 @@ pub fn check(conf: Option<&KafkaConf>) -> Vec<ConfigIssue> {
             issue("DeadLetterTopic", "must differ from Topic");
         }
     }
+    if !(1..=300_000).contains(&conf.publish_timeout_ms) {
+        issue("PublishTimeoutMs", "from 1 to 300000 milliseconds");
+    }
     issues
 }
 
@@ -187,6 +200,7 @@ mod tests {
             group_id: " ".into(),
             replica_id: Some("a b".into()),
             dead_letter_topic: Some("t".into()),
+            publish_timeout_ms: 0,
         };
         let paths: Vec<String> = check(Some(&conf)).into_iter().map(|i| i.path).collect();
         assert_eq!(
@@ -195,7 +209,8 @@ mod tests {
                 "KafkaConf.Brokers",
                 "KafkaConf.GroupId",
                 "KafkaConf.ReplicaId",
-                "KafkaConf.DeadLetterTopic"
+                "KafkaConf.DeadLetterTopic",
+                "KafkaConf.PublishTimeoutMs"
             ]
         );
     }

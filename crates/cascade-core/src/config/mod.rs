@@ -7,6 +7,7 @@ pub mod experiment;
 pub mod feature_log;
 pub mod features;
 pub mod kafka;
+pub mod models;
 pub mod rec;
 pub mod references;
 mod service;

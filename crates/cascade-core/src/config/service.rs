@@ -49,14 +49,31 @@ pub struct StorageConf {
     /// The data directory of the embedded store.
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
+    /// The directory every `ModelPath` must lie in (relative paths are read from the working
+    /// directory, as `ModelPath`s are).
+    #[serde(default = "default_model_dir")]
+    pub model_dir: PathBuf,
+    /// The largest model file read, in bytes.
+    #[serde(default = "default_max_model_bytes")]
+    pub max_model_bytes: u64,
 }
 
 impl Default for StorageConf {
     fn default() -> Self {
         Self {
             data_dir: default_data_dir(),
+            model_dir: default_model_dir(),
+            max_model_bytes: default_max_model_bytes(),
         }
     }
+}
+
+fn default_model_dir() -> PathBuf {
+    PathBuf::from("models")
+}
+
+fn default_max_model_bytes() -> u64 {
+    1 << 30
 }
 
 fn default_data_dir() -> PathBuf {

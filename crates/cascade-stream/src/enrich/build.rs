@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use cascade_core::config::enrich::{EnricherType, OnnxInput, TextInput};
 use cascade_core::config::features::Selector;
+use cascade_core::config::models::check_model_file;
 use cascade_core::config::{CascadeConfig, EnricherConf};
 use cascade_infer::default_model_dir;
 use cascade_store::FeatureStore;
@@ -67,6 +68,8 @@ fn factory(
                 .model_path
                 .clone()
                 .ok_or_else(|| unresolved("ModelPath is not set".into()))?;
+            check_model_file(&config.storage_conf, &path)
+                .map_err(|reason| unresolved(format!("ModelPath: {reason}")))?;
             let inputs = conf
                 .features
                 .iter()

@@ -22,7 +22,7 @@ pub(crate) fn producer_config(conf: &KafkaConf) -> ClientConfig {
     let mut config = base_config(conf);
     config
         .set("acks", "all")
-        .set("message.timeout.ms", "30000")
+        .set("message.timeout.ms", conf.publish_timeout_ms.to_string())
         .set("linger.ms", "5");
     config
 }
