@@ -90,9 +90,14 @@ pub fn router_with(app: Arc<App>, access: Access) -> Router {
     let routes = routes::table()
         .into_iter()
         .fold(Router::new(), |router, route| {
-            router.route(route.path, access.guard(route.guard, route.body, route.handler))
+            router.route(
+                route.path,
+                access.guard(route.guard, route.body, route.handler),
+            )
         })
-        .fallback(|| async { ApiError::status(axum::http::StatusCode::NOT_FOUND, "no such route") });
+        .fallback(|| async {
+            ApiError::status(axum::http::StatusCode::NOT_FOUND, "no such route")
+        });
     access
         .wrap(routes)
         .layer(axum::middleware::from_fn(track_http))

@@ -1,5 +1,6 @@
-//! Who may call which route: keys and roles on every route of the route table, the Host
-//! allow-list, CORS, JSON-only bodies, redacted secrets, and the start-up refusals.
+//! What a hostile or careless caller can do (issue 36, finding 3): keys and roles on every
+//! route of the route table, the Host allow-list, CORS, JSON-only bodies, redacted secrets,
+//! the start-up refusals, and config PUTs that cannot change settings applied at start-up.
 
 use std::sync::Arc;
 
@@ -132,9 +133,14 @@ async fn every_route_answers_401_without_a_key_and_403_with_a_lower_role() {
             let auth = key.map(bearer);
             let headers: Vec<(&str, &str)> =
                 auth.iter().map(|a| ("authorization", a.as_str())).collect();
-            let (status, headers, answer) =
-                server.send(route.method.clone(), &uri, &headers, &body).await;
-            assert_eq!(status, StatusCode::UNAUTHORIZED, "{what} with {key:?}: {answer}");
+            let (status, headers, answer) = server
+                .send(route.method.clone(), &uri, &headers, &body)
+                .await;
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{what} with {key:?}: {answer}"
+            );
             assert_eq!(answer["code"], 401, "{what}: {answer}");
             assert!(
                 headers[header::WWW_AUTHENTICATE]
@@ -147,7 +153,12 @@ async fn every_route_answers_401_without_a_key_and_403_with_a_lower_role() {
         for role in Role::ALL {
             let auth = bearer(key_of(role));
             let (status, _, answer) = server
-                .send(route.method.clone(), &uri, &[("authorization", &auth)], &body)
+                .send(
+                    route.method.clone(),
+                    &uri,
+                    &[("authorization", auth.as_str())],
+                    &body,
+                )
                 .await;
             if role.allows(needed) {
                 assert!(
@@ -155,10 +166,17 @@ async fn every_route_answers_401_without_a_key_and_403_with_a_lower_role() {
                     "{what} with a {role} key answered {status}: {answer}"
                 );
             } else {
-                assert_eq!(status, StatusCode::FORBIDDEN, "{what} with a {role} key: {answer}");
+                assert_eq!(
+                    status,
+                    StatusCode::FORBIDDEN,
+                    "{what} with a {role} key: {answer}"
+                );
                 assert_eq!(answer["code"], 403, "{what}: {answer}");
                 let msg = answer["msg"].as_str().unwrap();
-                assert!(msg.contains(needed.name()) && msg.contains(role.name()), "{msg}");
+                assert!(
+                    msg.contains(needed.name()) && msg.contains(role.name()),
+                    "{msg}"
+                );
             }
         }
     }
@@ -190,7 +208,12 @@ async fn metrics_need_a_read_key_when_protected() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let auth = bearer(READ_KEY);
     let (status, _, _) = server
-        .send(Method::GET, "/metrics", &[("authorization", &auth)], "")
+        .send(
+            Method::GET,
+            "/metrics",
+            &[("authorization", auth.as_str())],
+            "",
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     let (status, _, _) = server.send(Method::GET, "/health", &[], "").await;
@@ -200,14 +223,19 @@ async fn metrics_need_a_read_key_when_protected() {
 #[tokio::test]
 async fn a_text_plain_or_form_event_post_is_refused_with_415() {
     let server = TestServer::new(|_| {});
-    let event = r#"[{"event_id": "e1", "type": "click", "uid": "u", "item_id": "i"}]"#;
+    let event = r#"{"event_id": "e1", "type": "click", "uid": "u", "item_id": "i"}"#;
     for content_type in [
         "text/plain",
         "application/x-www-form-urlencoded",
         "multipart/form-data; boundary=x",
     ] {
         let (status, _, answer) = server
-            .send(Method::POST, "/api/events", &[("content-type", content_type)], event)
+            .send(
+                Method::POST,
+                "/api/events",
+                &[("content-type", content_type)],
+                event,
+            )
             .await;
         assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{content_type}");
         assert_eq!(answer["code"], 415, "{answer}");
@@ -215,18 +243,34 @@ async fn a_text_plain_or_form_event_post_is_refused_with_415() {
     }
     assert_eq!(*server.app.stores.events.durable_len().borrow(), 0);
     let (status, _, answer) = server
-        .send(Method::POST, "/api/recommend", &[("content-type", "text/plain")], "{}")
+        .send(
+            Method::POST,
+            "/api/recommend",
+            &[("content-type", "text/plain")],
+            "{}",
+        )
         .await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{answer}");
     for content_type in ["application/json; charset=utf-8", "application/x-ndjson"] {
         let (status, _, answer) = server
-            .send(Method::POST, "/api/events", &[("content-type", content_type)], event)
+            .send(
+                Method::POST,
+                "/api/events",
+                &[("content-type", content_type)],
+                event,
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{content_type}: {answer}");
     }
-    let request = Request::post("/api/events").body(Body::from(event)).unwrap();
+    let request = Request::post("/api/events")
+        .body(Body::from(event))
+        .unwrap();
     let response = server.router.clone().oneshot(request).await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK, "no content type is accepted");
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "no content type is accepted"
+    );
 }
 
 #[tokio::test]
@@ -243,15 +287,34 @@ async fn a_write_from_a_web_page_of_another_origin_is_refused() {
             .body(Body::from(event))
             .unwrap()
     };
-    let response = server.router.clone().oneshot(post("https://evil.example")).await.unwrap();
+    let response = server
+        .router
+        .clone()
+        .oneshot(post("https://evil.example"))
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert_eq!(*server.app.stores.events.durable_len().borrow(), 0);
-    let response = server.router.clone().oneshot(post("https://console.example")).await.unwrap();
+    let response = server
+        .router
+        .clone()
+        .oneshot(post("https://console.example"))
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let (status, _, _) = server
-        .send(Method::GET, "/health", &[("origin", "https://evil.example")], "")
+        .send(
+            Method::GET,
+            "/health",
+            &[("origin", "https://evil.example")],
+            "",
+        )
         .await;
-    assert_eq!(status, StatusCode::OK, "a read is not refused for its origin");
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a read is not refused for its origin"
+    );
 }
 
 #[tokio::test]
@@ -265,15 +328,21 @@ async fn a_foreign_host_is_refused_on_loopback() {
         assert_eq!(answer["code"], 421, "{answer}");
     }
     for host in ["localhost:8000", "127.0.0.1:8000", "[::1]:8000"] {
-        let (status, _, _) = server.send(Method::GET, "/api/admin/config", &[("host", host)], "").await;
+        let (status, _, _) = server
+            .send(Method::GET, "/api/admin/config", &[("host", host)], "")
+            .await;
         assert_eq!(status, StatusCode::OK, "{host}");
     }
     let listed = TestServer::new(|config| {
         config.auth_conf.allowed_hosts = vec!["recs.example".into()];
     });
-    let (status, _, _) = listed.send(Method::GET, "/health", &[("host", "recs.example:443")], "").await;
+    let (status, _, _) = listed
+        .send(Method::GET, "/health", &[("host", "recs.example:443")], "")
+        .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _, _) = listed.send(Method::GET, "/health", &[("host", "evil.example")], "").await;
+    let (status, _, _) = listed
+        .send(Method::GET, "/health", &[("host", "evil.example")], "")
+        .await;
     assert_eq!(status, StatusCode::MISDIRECTED_REQUEST);
 }
 
@@ -293,7 +362,12 @@ async fn cors_is_off_by_default() {
     let server = TestServer::new(|_| {});
     let origin = [("origin", "https://evil.example")];
     let (status, headers, _) = server
-        .send(Method::OPTIONS, "/api/events", &[origin[0], PREFLIGHT[0], PREFLIGHT[1]], "")
+        .send(
+            Method::OPTIONS,
+            "/api/events",
+            &[origin[0], PREFLIGHT[0], PREFLIGHT[1]],
+            "",
+        )
         .await;
     assert!(!status.is_success(), "a preflight is not allowed: {status}");
     assert!(!has_cors_headers(&headers), "{headers:?}");
@@ -309,23 +383,50 @@ async fn cors_allows_a_configured_origin_only() {
     });
     let allowed = ("origin", "https://console.example");
     let (status, headers, _) = server
-        .send(Method::OPTIONS, "/api/events", &[allowed, PREFLIGHT[0], PREFLIGHT[1]], "")
+        .send(
+            Method::OPTIONS,
+            "/api/events",
+            &[allowed, PREFLIGHT[0], PREFLIGHT[1]],
+            "",
+        )
         .await;
     assert!(status.is_success(), "{status}");
-    assert_eq!(headers["access-control-allow-origin"], "https://console.example");
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "https://console.example"
+    );
     let allowed_headers = headers["access-control-allow-headers"].to_str().unwrap();
-    assert!(allowed_headers.contains("authorization"), "{allowed_headers}");
+    assert!(
+        allowed_headers.contains("authorization"),
+        "{allowed_headers}"
+    );
     let auth = bearer(READ_KEY);
     let (status, headers, _) = server
-        .send(Method::GET, "/api/items/x", &[allowed, ("authorization", &auth)], "")
+        .send(
+            Method::GET,
+            "/api/items/x",
+            &[allowed, ("authorization", auth.as_str())],
+            "",
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(headers["access-control-allow-origin"], "https://console.example");
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "https://console.example"
+    );
     let other = ("origin", "https://evil.example");
     let (_, headers, _) = server
-        .send(Method::OPTIONS, "/api/events", &[other, PREFLIGHT[0], PREFLIGHT[1]], "")
+        .send(
+            Method::OPTIONS,
+            "/api/events",
+            &[other, PREFLIGHT[0], PREFLIGHT[1]],
+            "",
+        )
         .await;
-    assert!(!headers.contains_key("access-control-allow-origin"), "{headers:?}");
+    assert!(
+        !headers.contains_key("access-control-allow-origin"),
+        "{headers:?}"
+    );
 }
 
 #[tokio::test]
@@ -335,20 +436,30 @@ async fn secrets_are_redacted_and_a_redacted_config_put_back_keeps_them() {
     });
     let admin = bearer(ADMIN_KEY);
     let auth = [("authorization", admin.as_str())];
-    let (status, _, shown) = server.send(Method::GET, "/api/admin/config", &auth, "").await;
+    let (status, _, shown) = server
+        .send(Method::GET, "/api/admin/config", &auth, "")
+        .await;
     assert_eq!(status, StatusCode::OK);
     let text = shown.to_string();
     assert!(!text.contains("s3cret-pw"), "{text}");
     for role in Role::ALL {
         assert!(!text.contains(key_of(role)), "{text}");
     }
-    assert_eq!(shown["FeatureStoreConf"]["RedisUrl"], "redis://app:<redacted>@127.0.0.1:6390/0");
+    assert_eq!(
+        shown["FeatureStoreConf"]["RedisUrl"],
+        "redis://app:<redacted>@127.0.0.1:6390/0"
+    );
     assert_eq!(shown["AuthConf"]["Keys"][2]["Key"], REDACTED);
 
-    let (status, _, answer) = server.send(Method::PUT, "/api/admin/config", &auth, &text).await;
+    let (status, _, answer) = server
+        .send(Method::PUT, "/api/admin/config", &auth, &text)
+        .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     let running = server.app.config();
-    assert_eq!(running.feature_store_conf.redis_url, "redis://app:s3cret-pw@127.0.0.1:6390/0");
+    assert_eq!(
+        running.feature_store_conf.redis_url,
+        "redis://app:s3cret-pw@127.0.0.1:6390/0"
+    );
     assert_eq!(running.auth_conf.keys[2].key, ADMIN_KEY);
 
     let mut extra = shown.clone();
@@ -360,7 +471,10 @@ async fn secrets_are_redacted_and_a_redacted_config_put_back_keeps_them() {
         .send(Method::PUT, "/api/admin/config", &auth, &extra.to_string())
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
-    assert_eq!(answer["details"][0]["field"], "AuthConf.Keys[3].Key", "{answer}");
+    assert_eq!(
+        answer["details"][0]["field"], "AuthConf.Keys[3].Key",
+        "{answer}"
+    );
     assert_eq!(server.app.config().auth_conf.keys.len(), 3);
 }
 
@@ -377,10 +491,18 @@ async fn keys_from_the_key_list_are_honoured_and_a_malformed_list_refused() {
     let event = r#"{"event_id": "e1", "type": "click", "uid": "u", "item_id": "i"}"#;
     let (status, _, _) = server.send(Method::POST, "/api/events", &[], event).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    for (key, expected) in [(READ_KEY, StatusCode::FORBIDDEN), (WRITE_KEY, StatusCode::OK)] {
+    for (key, expected) in [
+        (READ_KEY, StatusCode::FORBIDDEN),
+        (WRITE_KEY, StatusCode::OK),
+    ] {
         let auth = bearer(key);
         let (status, _, answer) = server
-            .send(Method::POST, "/api/events", &[("authorization", &auth)], event)
+            .send(
+                Method::POST,
+                "/api/events",
+                &[("authorization", auth.as_str())],
+                event,
+            )
             .await;
         assert_eq!(status, expected, "{answer}");
     }
@@ -389,7 +511,10 @@ async fn keys_from_the_key_list_are_honoured_and_a_malformed_list_refused() {
             .err()
             .unwrap_or_else(|| panic!("`{list}` is refused"));
         assert!(matches!(error, AccessError::Keys(_)), "{error}");
-        assert!(error.to_string().contains("CASCADE_API_KEYS: entry 1"), "{error}");
+        assert!(
+            error.to_string().contains("CASCADE_API_KEYS: entry 1"),
+            "{error}"
+        );
     }
 }
 
@@ -403,8 +528,48 @@ async fn a_public_address_without_keys_is_refused_at_start() {
         Ok(_) => panic!("bound 0.0.0.0 without keys"),
         Err(error) => error,
     };
-    assert!(matches!(error, ServeError::Access(AccessError::OpenAddress { .. })), "{error}");
+    assert!(
+        matches!(error, ServeError::Access(AccessError::OpenAddress { .. })),
+        "{error}"
+    );
     let text = error.to_string();
-    assert!(text.contains("0.0.0.0") && text.contains("CASCADE_API_KEYS"), "{text}");
+    assert!(
+        text.contains("0.0.0.0") && text.contains("CASCADE_API_KEYS"),
+        "{text}"
+    );
     assert!(text.contains("AuthConf.Keys"), "{text}");
+}
+
+#[tokio::test]
+async fn a_config_put_cannot_change_a_setting_that_applies_at_the_next_start() {
+    let server = TestServer::new(|_| {});
+    let (status, _, answer) = server
+        .send(
+            Method::PUT,
+            "/api/admin/config",
+            &[],
+            r#"{"EventConf": {"Types": ["x"]}}"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["details"][0]["field"], "EventConf", "{answer}");
+    let (status, _, answer) = server
+        .send(
+            Method::PUT,
+            "/api/admin/config",
+            &[],
+            r#"{"EngineConf": {"TimeoutMs": 80}}"#,
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a document without EventConf keeps it: {answer}"
+    );
+    let running = server.app.config();
+    assert_eq!(running.engine_conf.timeout_ms, 80);
+    assert!(running.event_conf.accepts("click"));
+    let event = r#"{"event_id": "e1", "type": "click", "uid": "u", "item_id": "i"}"#;
+    let (status, _, answer) = server.send(Method::POST, "/api/events", &[], event).await;
+    assert_eq!(status, StatusCode::OK, "ingestion goes on: {answer}");
 }

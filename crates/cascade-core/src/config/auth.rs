@@ -183,14 +183,12 @@ pub fn check(conf: &AuthConf) -> Vec<ConfigIssue> {
 
 /// Why `origin` is not `scheme://host[:port]`, if it is not.
 fn check_origin(origin: &str) -> Result<(), String> {
-    let shaped = origin
-        .split_once("://")
-        .is_some_and(|(scheme, rest)| {
-            matches!(scheme, "http" | "https")
-                && !rest.is_empty()
-                && !rest.contains('/')
-                && rest.chars().all(|c| c.is_ascii_graphic())
-        });
+    let shaped = origin.split_once("://").is_some_and(|(scheme, rest)| {
+        matches!(scheme, "http" | "https")
+            && !rest.is_empty()
+            && !rest.contains('/')
+            && rest.chars().all(|c| c.is_ascii_graphic())
+    });
     if shaped {
         Ok(())
     } else {
@@ -209,22 +207,36 @@ mod tests {
         assert!(Role::Admin.allows(Role::Write) && Role::Write.allows(Role::Read));
         assert!(!Role::Read.allows(Role::Write) && !Role::Write.allows(Role::Admin));
         assert_eq!("write".parse::<Role>(), Ok(Role::Write));
-        assert!("root".parse::<Role>().unwrap_err().contains("unknown role `root`"));
+        assert!(
+            "root"
+                .parse::<Role>()
+                .unwrap_err()
+                .contains("unknown role `root`")
+        );
     }
 
     #[test]
     fn the_key_list_parses_role_key_pairs() {
         let keys = parse_key_list(" read=rrrrrrrrrrrrrrrr , admin=aaaaaaaaaaaaaaaa=x,").unwrap();
         assert_eq!(keys.len(), 2);
-        assert_eq!((keys[0].role, keys[0].key.as_str()), (Role::Read, "rrrrrrrrrrrrrrrr"));
-        assert_eq!((keys[1].role, keys[1].key.as_str()), (Role::Admin, "aaaaaaaaaaaaaaaa=x"));
+        assert_eq!(
+            (keys[0].role, keys[0].key.as_str()),
+            (Role::Read, "rrrrrrrrrrrrrrrr")
+        );
+        assert_eq!(
+            (keys[1].role, keys[1].key.as_str()),
+            (Role::Admin, "aaaaaaaaaaaaaaaa=x")
+        );
         assert!(parse_key_list("").unwrap().is_empty());
     }
 
     #[test]
     fn a_malformed_key_list_names_the_entry_not_the_key() {
         for (text, says) in [
-            ("read=rrrrrrrrrrrrrrrr,justakeywithoutrole", "entry 2: expected `role=key`"),
+            (
+                "read=rrrrrrrrrrrrrrrr,justakeywithoutrole",
+                "entry 2: expected `role=key`",
+            ),
             ("owner=oooooooooooooooo", "entry 1: unknown role `owner`"),
             ("read=short", "entry 1: a key has at least 16 characters"),
             ("write=", "entry 1: a key has at least"),
@@ -232,7 +244,10 @@ mod tests {
             let error = parse_key_list(text).unwrap_err();
             assert!(error.contains(says), "{text}: {error}");
             assert!(error.starts_with(API_KEYS_ENV), "{error}");
-            assert!(!error.contains("short") && !error.contains("oooo"), "{error}");
+            assert!(
+                !error.contains("short") && !error.contains("oooo"),
+                "{error}"
+            );
         }
     }
 
@@ -240,12 +255,25 @@ mod tests {
     fn bad_keys_origins_and_hosts_are_named() {
         let conf = AuthConf {
             keys: vec![
-                ApiKeyConf { role: Role::Read, key: "k".repeat(16) },
-                ApiKeyConf { role: Role::Admin, key: "k".repeat(16) },
-                ApiKeyConf { role: Role::Admin, key: "tiny".into() },
+                ApiKeyConf {
+                    role: Role::Read,
+                    key: "k".repeat(16),
+                },
+                ApiKeyConf {
+                    role: Role::Admin,
+                    key: "k".repeat(16),
+                },
+                ApiKeyConf {
+                    role: Role::Admin,
+                    key: "tiny".into(),
+                },
             ],
             protect_metrics: false,
-            cors_origins: vec!["https://ok.example".into(), "*".into(), "https://x/y".into()],
+            cors_origins: vec![
+                "https://ok.example".into(),
+                "*".into(),
+                "https://x/y".into(),
+            ],
             allowed_hosts: vec!["ok.example".into(), "".into()],
         };
         let paths: Vec<_> = check(&conf).into_iter().map(|issue| issue.path).collect();
@@ -263,7 +291,10 @@ mod tests {
 
     #[test]
     fn a_key_is_not_printed() {
-        let key = ApiKeyConf { role: Role::Read, key: "secret-secret-secret".into() };
+        let key = ApiKeyConf {
+            role: Role::Read,
+            key: "secret-secret-secret".into(),
+        };
         assert!(!format!("{key:?}").contains("secret"));
     }
 }

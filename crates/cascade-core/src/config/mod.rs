@@ -182,7 +182,11 @@ impl CascadeConfig {
         let sent_at_next_start: Vec<&str> = AT_NEXT_START
             .iter()
             .copied()
-            .filter(|key| key.split('.').try_fold(&rest, |value, part| value.get(part)).is_some())
+            .filter(|key| {
+                key.split('.')
+                    .try_fold(&rest, |value, part| value.get(part))
+                    .is_some()
+            })
             .collect();
         let mut config: CascadeConfig = deserialize_with_path(rest)?;
         config.recommend = deserialize_with_path(recommend)?;

@@ -67,8 +67,14 @@ mod tests {
             ["EventConf", "EngineConf.ItemCacheSize"]
         );
         assert_eq!(next.event_conf, running.event_conf);
-        assert_eq!(next.engine_conf.item_cache_size, running.engine_conf.item_cache_size);
-        assert_eq!(next.engine_conf.timeout_ms, 7, "the deadline applies at once");
+        assert_eq!(
+            next.engine_conf.item_cache_size,
+            running.engine_conf.item_cache_size
+        );
+        assert_eq!(
+            next.engine_conf.timeout_ms, 7,
+            "the deadline applies at once"
+        );
         assert!(next.keep_at_next_start(&running).is_empty());
     }
 

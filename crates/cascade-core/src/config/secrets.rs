@@ -64,7 +64,9 @@ fn unrestorable(path: &str, what: &str) -> ConfigIssue {
 /// Where the password of a `redis://user:password@host` URL is, if it has one.
 fn redis_password(url: &str) -> Option<Range<usize>> {
     let start = url.find("://")? + 3;
-    let authority_len = url[start..].find(['/', '?', '#']).unwrap_or(url.len() - start);
+    let authority_len = url[start..]
+        .find(['/', '?', '#'])
+        .unwrap_or(url.len() - start);
     let userinfo_len = url[start..start + authority_len].rfind('@')?;
     let colon = url[start..start + userinfo_len].find(':')?;
     Some(start + colon + 1..start + userinfo_len)
@@ -90,17 +92,32 @@ mod tests {
 
     #[test]
     fn secrets_are_hidden() {
-        let config = with_secrets("redis://app:s3cret@127.0.0.1:6379/2", &["k".repeat(16).as_str()]);
+        let config = with_secrets(
+            "redis://app:s3cret@127.0.0.1:6379/2",
+            &["k".repeat(16).as_str()],
+        );
         let shown = config.redacted();
-        assert_eq!(shown.feature_store_conf.redis_url, "redis://app:<redacted>@127.0.0.1:6379/2");
+        assert_eq!(
+            shown.feature_store_conf.redis_url,
+            "redis://app:<redacted>@127.0.0.1:6379/2"
+        );
         assert_eq!(shown.auth_conf.keys[0].key, REDACTED);
         let text = serde_json::to_string(&shown).unwrap();
         assert!(!text.contains("s3cret") && !text.contains("kkkk"), "{text}");
         for url in ["redis://127.0.0.1:6379", "redis://user@host/0", ""] {
-            assert_eq!(with_secrets(url, &[]).redacted().feature_store_conf.redis_url, url);
+            assert_eq!(
+                with_secrets(url, &[])
+                    .redacted()
+                    .feature_store_conf
+                    .redis_url,
+                url
+            );
         }
         let odd = with_secrets("redis://:p@ss:w@rd@host/0", &[]).redacted();
-        assert_eq!(odd.feature_store_conf.redis_url, "redis://:<redacted>@host/0");
+        assert_eq!(
+            odd.feature_store_conf.redis_url,
+            "redis://:<redacted>@host/0"
+        );
     }
 
     #[test]
@@ -109,7 +126,10 @@ mod tests {
         let mut sent = running.redacted();
         sent.feature_store_conf.redis_url = "redis://app:<redacted>@new:6379".into();
         assert!(sent.restore_secrets(&running).is_empty());
-        assert_eq!(sent.feature_store_conf.redis_url, "redis://app:s3cret@new:6379");
+        assert_eq!(
+            sent.feature_store_conf.redis_url,
+            "redis://app:s3cret@new:6379"
+        );
         assert_eq!(sent.auth_conf.keys, running.auth_conf.keys);
     }
 

@@ -69,15 +69,30 @@ mod tests {
 
     #[test]
     fn json_and_ndjson_pass_forms_and_text_do_not() {
-        for ok in ["application/json", "application/json; charset=utf-8", "Application/JSON", "application/merge-patch+json", ""] {
+        for ok in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "Application/JSON",
+            "application/merge-patch+json",
+            "",
+        ] {
             assert!(!refused(Body::Json, ok), "{ok}");
             assert!(!refused(Body::Records, ok), "{ok}");
         }
-        for ndjson in ["application/x-ndjson", "application/jsonl", "application/x-jsonlines"] {
+        for ndjson in [
+            "application/x-ndjson",
+            "application/jsonl",
+            "application/x-jsonlines",
+        ] {
             assert!(!refused(Body::Records, ndjson), "{ndjson}");
             assert!(refused(Body::Json, ndjson), "{ndjson}");
         }
-        for hostile in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "text/json"] {
+        for hostile in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "text/json",
+        ] {
             assert!(refused(Body::Json, hostile), "{hostile}");
             assert!(refused(Body::Records, hostile), "{hostile}");
         }

@@ -57,7 +57,8 @@ impl Hosts {
 fn without_port(host: &str) -> &str {
     match host.rsplit_once(':') {
         Some((name, port))
-            if port.bytes().all(|b| b.is_ascii_digit()) && (!name.contains(':') || name.ends_with(']')) =>
+            if port.bytes().all(|b| b.is_ascii_digit())
+                && (!name.contains(':') || name.ends_with(']')) =>
         {
             name
         }
@@ -70,16 +71,33 @@ mod tests {
     use super::*;
 
     fn request(host: &str) -> Request<()> {
-        Request::builder().uri("/health").header(header::HOST, host).body(()).unwrap()
+        Request::builder()
+            .uri("/health")
+            .header(header::HOST, host)
+            .body(())
+            .unwrap()
     }
 
     #[test]
     fn loopback_names_only_by_default_on_loopback() {
         let hosts = Hosts::new(&[], true);
-        for host in ["localhost", "LOCALHOST:8000", "127.0.0.1", "127.0.0.1:1", "[::1]:8000", "[::1]"] {
+        for host in [
+            "localhost",
+            "LOCALHOST:8000",
+            "127.0.0.1",
+            "127.0.0.1:1",
+            "[::1]:8000",
+            "[::1]",
+        ] {
             assert_eq!(hosts.refused(&request(host)), None, "{host}");
         }
-        for host in ["evil.example", "evil.example:8000", "localhost.evil.example", "10.0.0.1:8000", ""] {
+        for host in [
+            "evil.example",
+            "evil.example:8000",
+            "localhost.evil.example",
+            "10.0.0.1:8000",
+            "",
+        ] {
             assert_eq!(hosts.refused(&request(host)), Some(host), "{host}");
         }
         let no_host = Request::builder().uri("/health").body(()).unwrap();
@@ -91,6 +109,9 @@ mod tests {
         let hosts = Hosts::new(&["Recs.Example".to_string()], true);
         assert_eq!(hosts.refused(&request("recs.example:443")), None);
         assert!(hosts.refused(&request("localhost")).is_some());
-        assert_eq!(Hosts::new(&[], false).refused(&request("anything.example")), None);
+        assert_eq!(
+            Hosts::new(&[], false).refused(&request("anything.example")),
+            None
+        );
     }
 }

@@ -54,14 +54,25 @@ mod tests {
     #[test]
     fn a_key_is_known_by_its_digest_only() {
         let keys = [
-            ApiKeyConf { role: Role::Read, key: "reader-key-0123456789".into() },
-            ApiKeyConf { role: Role::Admin, key: "admin-key-0123456789".into() },
+            ApiKeyConf {
+                role: Role::Read,
+                key: "reader-key-0123456789".into(),
+            },
+            ApiKeyConf {
+                role: Role::Admin,
+                key: "admin-key-0123456789".into(),
+            },
         ];
         let keyring = Keyring::new(&keys);
         assert_eq!(keyring.role_of("reader-key-0123456789"), Some(Role::Read));
         assert_eq!(keyring.role_of("admin-key-0123456789"), Some(Role::Admin));
         assert_eq!(keyring.role_of("admin-key-012345678"), None);
         assert_eq!(keyring.role_of(""), None);
-        assert!(keyring.keys.iter().all(|(_, d)| d.as_slice() != b"admin-key-0123456789"));
+        assert!(
+            keyring
+                .keys
+                .iter()
+                .all(|(_, d)| d.as_slice() != b"admin-key-0123456789")
+        );
     }
 }

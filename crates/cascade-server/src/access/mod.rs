@@ -61,9 +61,9 @@ pub enum AccessError {
     #[error(
         "refusing to listen on {addr} without API keys: anyone who reaches it could replace the \
          config, delete data and post events. Configure keys in AuthConf.Keys \
-         ([{{\"Role\": \"admin\", \"Key\": \"...\"}}]) or in {API_KEYS_ENV} (`role=key` pairs, \
-         comma separated, e.g. {API_KEYS_ENV}=admin=<a long random string>; roles read, write, \
-         admin), or listen on 127.0.0.1"
+         ([{{\"Role\": \"admin\", \"Key\": \"...\"}}]) or in CASCADE_API_KEYS (`role=key` \
+         pairs, comma separated, e.g. CASCADE_API_KEYS=admin=<a long random string>; roles read, \
+         write, admin), or listen on 127.0.0.1"
     )]
     OpenAddress {
         /// The address asked for.
@@ -180,7 +180,12 @@ impl Access {
         }
         let origin = request.headers().get(header::ORIGIN)?;
         let origin = origin.to_str().unwrap_or("?");
-        (!self.conf.cors_origins.iter().any(|allowed| allowed == origin)).then_some(origin)
+        (!self
+            .conf
+            .cors_origins
+            .iter()
+            .any(|allowed| allowed == origin))
+        .then_some(origin)
     }
 
     /// Refuses a request without a key of `needed` or a higher role (401, 403).
@@ -192,14 +197,18 @@ impl Access {
                 Some(_) => "unknown API key",
             };
             let challenge = [(header::WWW_AUTHENTICATE, "Bearer realm=\"cascade\"")];
-            return Err((challenge, ApiError::status(StatusCode::UNAUTHORIZED, msg)).into_response());
+            return Err(
+                (challenge, ApiError::status(StatusCode::UNAUTHORIZED, msg)).into_response()
+            );
         };
         if role.allows(needed) {
             Ok(())
         } else {
             Err(ApiError::status(
                 StatusCode::FORBIDDEN,
-                format!("this route needs a key of the `{needed}` role; this key's role is `{role}`"),
+                format!(
+                    "this route needs a key of the `{needed}` role; this key's role is `{role}`"
+                ),
             )
             .into_response())
         }
