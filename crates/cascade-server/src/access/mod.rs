@@ -188,8 +188,9 @@ impl Access {
         .then_some(origin)
     }
 
-    /// Refuses a request without a key of `needed` or a higher role (401, 403).
-    fn authorize(&self, headers: &HeaderMap, needed: Role) -> Result<(), Response> {
+    /// The refusal of a request without a key of `needed` or a higher role (401, 403), if
+    /// it is refused.
+    fn refusal(&self, headers: &HeaderMap, needed: Role) -> Option<Response> {
         let presented = bearer_key(headers);
         let Some(role) = presented.and_then(|key| self.keyring.role_of(key)) else {
             let msg = match presented {
@@ -197,21 +198,15 @@ impl Access {
                 Some(_) => "unknown API key",
             };
             let challenge = [(header::WWW_AUTHENTICATE, "Bearer realm=\"cascade\"")];
-            return Err(
-                (challenge, ApiError::status(StatusCode::UNAUTHORIZED, msg)).into_response()
-            );
+            let error = ApiError::status(StatusCode::UNAUTHORIZED, msg);
+            return Some((challenge, error).into_response());
         };
-        if role.allows(needed) {
-            Ok(())
-        } else {
-            Err(ApiError::status(
-                StatusCode::FORBIDDEN,
-                format!(
-                    "this route needs a key of the `{needed}` role; this key's role is `{role}`"
-                ),
-            )
-            .into_response())
-        }
+        (!role.allows(needed)).then(|| {
+            let msg = format!(
+                "this route needs a key of the `{needed}` role; this key's role is `{role}`"
+            );
+            ApiError::status(StatusCode::FORBIDDEN, msg).into_response()
+        })
     }
 }
 
@@ -233,7 +228,7 @@ struct RouteCheck {
 
 async fn check_route(State(check): State<RouteCheck>, request: Request, next: Next) -> Response {
     if let Some(needed) = check.needs
-        && let Err(refusal) = check.access.authorize(request.headers(), needed)
+        && let Some(refusal) = check.access.refusal(request.headers(), needed)
     {
         return refusal;
     }

@@ -18,6 +18,7 @@ use cascade_core::config::Role::{Admin, Read, Write};
 
 use crate::access::{Body, Guard};
 use crate::app::App;
+use crate::features::route::read_features;
 use records::{Items, Users};
 
 /// One route of the API.
@@ -36,119 +37,29 @@ pub struct Route {
 
 /// Every route of the API, each with who may call it: the router is built from this table
 /// alone, so no route is left without a guard.
+#[rustfmt::skip]
 pub fn table() -> Vec<Route> {
-    use Body::{Json, Records};
-    let open = Guard::Open;
-    let needs = Guard::Needs;
-    let none = Body::None;
+    use Body::{Json, None as NoBody, Records};
+    use Guard::{Metrics, Needs, Open};
+    use Method as M;
     vec![
-        route(Method::GET, "/health", open, none, health::health),
-        route(Method::GET, "/ready", open, none, health::ready),
-        route(
-            Method::GET,
-            "/metrics",
-            Guard::Metrics,
-            none,
-            health::metrics,
-        ),
-        route(
-            Method::POST,
-            "/api/events",
-            needs(Write),
-            Records,
-            events::post_events,
-        ),
-        route(
-            Method::GET,
-            "/api/admin/config",
-            needs(Admin),
-            none,
-            admin::get_config,
-        ),
-        route(
-            Method::PUT,
-            "/api/admin/config",
-            needs(Admin),
-            Json,
-            admin::put_config,
-        ),
-        route(
-            Method::POST,
-            "/api/recommend",
-            needs(Read),
-            Json,
-            recommend::recommend,
-        ),
-        route(
-            Method::POST,
-            "/api/rec/feed",
-            needs(Read),
-            Json,
-            recommend::recommend,
-        ),
-        route(
-            Method::POST,
-            "/api/search",
-            needs(Read),
-            Json,
-            search::search,
-        ),
-        route(
-            Method::POST,
-            "/api/features",
-            needs(Read),
-            Json,
-            crate::features::route::read_features,
-        ),
-        route(
-            Method::GET,
-            "/api/items/{id}",
-            needs(Read),
-            none,
-            records::get_record::<Items>,
-        ),
-        route(
-            Method::PUT,
-            "/api/items/{id}",
-            needs(Write),
-            Json,
-            records::put_record::<Items>,
-        ),
-        route(
-            Method::DELETE,
-            "/api/items/{id}",
-            needs(Admin),
-            none,
-            records::delete_record::<Items>,
-        ),
-        route(
-            Method::GET,
-            "/api/items/{id}/similar",
-            needs(Read),
-            none,
-            similar::similar,
-        ),
-        route(
-            Method::GET,
-            "/api/users/{id}",
-            needs(Read),
-            none,
-            records::get_record::<Users>,
-        ),
-        route(
-            Method::PUT,
-            "/api/users/{id}",
-            needs(Write),
-            Json,
-            records::put_record::<Users>,
-        ),
-        route(
-            Method::DELETE,
-            "/api/users/{id}",
-            needs(Admin),
-            none,
-            records::delete_record::<Users>,
-        ),
+        route(M::GET,    "/health",                 Open,         NoBody,  health::health),
+        route(M::GET,    "/ready",                  Open,         NoBody,  health::ready),
+        route(M::GET,    "/metrics",                Metrics,      NoBody,  health::metrics),
+        route(M::POST,   "/api/events",             Needs(Write), Records, events::post_events),
+        route(M::GET,    "/api/admin/config",       Needs(Admin), NoBody,  admin::get_config),
+        route(M::PUT,    "/api/admin/config",       Needs(Admin), Json,    admin::put_config),
+        route(M::POST,   "/api/recommend",          Needs(Read),  Json,    recommend::recommend),
+        route(M::POST,   "/api/rec/feed",           Needs(Read),  Json,    recommend::recommend),
+        route(M::POST,   "/api/search",             Needs(Read),  Json,    search::search),
+        route(M::POST,   "/api/features",           Needs(Read),  Json,    read_features),
+        route(M::GET,    "/api/items/{id}",         Needs(Read),  NoBody,  records::get_record::<Items>),
+        route(M::PUT,    "/api/items/{id}",         Needs(Write), Json,    records::put_record::<Items>),
+        route(M::DELETE, "/api/items/{id}",         Needs(Admin), NoBody,  records::delete_record::<Items>),
+        route(M::GET,    "/api/items/{id}/similar", Needs(Read),  NoBody,  similar::similar),
+        route(M::GET,    "/api/users/{id}",         Needs(Read),  NoBody,  records::get_record::<Users>),
+        route(M::PUT,    "/api/users/{id}",         Needs(Write), Json,    records::put_record::<Users>),
+        route(M::DELETE, "/api/users/{id}",         Needs(Admin), NoBody,  records::delete_record::<Users>),
     ]
 }
 
