@@ -20,7 +20,7 @@ use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 use cascade_core::config::auth::{API_KEYS_ENV, parse_key_list};
-use cascade_core::config::{AuthConf, CascadeConfig, ListenConf, Role};
+use cascade_core::config::{ApiKeyConf, AuthConf, CascadeConfig, ListenConf, Role};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::app::App;
@@ -103,7 +103,7 @@ impl Access {
         Ok(Self::with_keys(config, &listed))
     }
 
-    fn with_keys(config: &CascadeConfig, listed: &[cascade_core::config::ApiKeyConf]) -> Self {
+    fn with_keys(config: &CascadeConfig, listed: &[ApiKeyConf]) -> Self {
         let conf = &config.auth_conf;
         Self {
             keyring: Keyring::new(conf.keys.iter().chain(listed)),
