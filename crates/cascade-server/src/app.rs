@@ -265,11 +265,17 @@ impl App {
     }
 
     /// Builds `config` and, if it is valid, serves it from now on; otherwise the running
-    /// configuration stays and the error says why. `StorageConf` applies at the next start:
-    /// the running one is kept (the data directory is open, and the models directory bounds
-    /// which files a reload may read).
+    /// configuration stays and the error says why. The settings that apply at the next start
+    /// ([`cascade_core::config::AT_NEXT_START`]) keep their running values; a change to one
+    /// is logged.
     pub fn reload(&self, mut config: CascadeConfig) -> Result<(), AppError> {
-        config.storage_conf = self.config().storage_conf.clone();
+        let at_next_start = config.keep_at_next_start(&self.config());
+        if !at_next_start.is_empty() {
+            tracing::warn!(
+                settings = at_next_start.join(", "),
+                "these settings apply at the next start; the running values stay until then"
+            );
+        }
         let engine = build_engine(config, &self.registry, &self.shared)?;
         *self.engine.write() = Arc::new(engine);
         metrics::counter!("cascade_config_reloads_total").increment(1);

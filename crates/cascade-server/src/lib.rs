@@ -1,6 +1,7 @@
 //! Cascade's HTTP API (axum): ingestion, catalogue CRUD, recommendations, health and
 //! Prometheus metrics. See docs/API.md for the routes and their error shapes.
 
+pub mod access;
 pub mod app;
 mod backfill;
 pub mod batch;

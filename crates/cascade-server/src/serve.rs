@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 
+use crate::access::{Access, AccessError};
 use crate::app::App;
 use crate::error::ApiError;
 use crate::metrics::track_http;
@@ -26,6 +26,9 @@ pub enum ServeError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The access settings refuse to start (`CASCADE_API_KEYS`, keys for a public address).
+    #[error(transparent)]
+    Access(#[from] AccessError),
     /// The server failed while running.
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
@@ -38,15 +41,19 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds the address in `app.config().listen_conf`.
+    /// Binds the address in `app.config().listen_conf`, guarded by the keys of `AuthConf`
+    /// and `CASCADE_API_KEYS`; without any key, only a loopback address.
     pub async fn bind(app: Arc<App>) -> Result<Self, ServeError> {
-        let addr = app.config().listen_conf.socket_addr();
+        let config = app.config();
+        let access = Access::from_env(&config)?;
+        access.check_listen(&config.listen_conf)?;
+        let addr = config.listen_conf.socket_addr();
         let listener = TcpListener::bind(&addr)
             .await
             .map_err(|source| ServeError::Bind { addr, source })?;
         Ok(Self {
             listener,
-            router: router(app),
+            router: router_with(app, access),
         })
     }
 
@@ -67,38 +74,32 @@ impl Server {
     }
 }
 
-/// All routes, with metrics, panic containment and the body limit. Installs the
+/// All routes, with metrics, panic containment and the body limit, guarded by the keys of
+/// `AuthConf` alone ([`Server::bind`] adds those of `CASCADE_API_KEYS`). Installs the
 /// Prometheus recorder if no router did before.
 pub fn router(app: Arc<App>) -> Router {
+    let access = Access::new(&app.config());
+    router_with(app, access)
+}
+
+/// All routes, as [`router`], guarded by `access`.
+pub fn router_with(app: Arc<App>, access: Access) -> Router {
     crate::metrics::prometheus();
     let body_limit = app.config().server_conf.max_body_bytes;
-    Router::new()
-        .route("/health", get(routes::health::health))
-        .route("/ready", get(routes::health::ready))
-        .route("/metrics", get(routes::health::metrics))
-        .route("/api/events", post(routes::events::post_events))
-        .route(
-            "/api/admin/config",
-            get(routes::admin::get_config).put(routes::admin::put_config),
-        )
-        .route("/api/recommend", post(routes::recommend::recommend))
-        .route("/api/search", post(routes::search::search))
-        .route("/api/features", post(crate::features::route::read_features))
-        .route("/api/rec/feed", post(routes::recommend::recommend))
-        .route(
-            "/api/items/{id}",
-            get(routes::records::get_record::<routes::records::Items>)
-                .put(routes::records::put_record::<routes::records::Items>)
-                .delete(routes::records::delete_record::<routes::records::Items>),
-        )
-        .route("/api/items/{id}/similar", get(routes::similar::similar))
-        .route(
-            "/api/users/{id}",
-            get(routes::records::get_record::<routes::records::Users>)
-                .put(routes::records::put_record::<routes::records::Users>)
-                .delete(routes::records::delete_record::<routes::records::Users>),
-        )
-        .fallback(|| async { ApiError::status(axum::http::StatusCode::NOT_FOUND, "no such route") })
+    let access = Arc::new(access);
+    let routes = routes::table()
+        .into_iter()
+        .fold(Router::new(), |router, route| {
+            router.route(
+                route.path,
+                access.guard(route.guard, route.body, route.handler),
+            )
+        })
+        .fallback(|| async {
+            ApiError::status(axum::http::StatusCode::NOT_FOUND, "no such route")
+        });
+    access
+        .wrap(routes)
         .layer(axum::middleware::from_fn(track_http))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(|_| {

@@ -598,7 +598,7 @@ async fn reloads_do_not_drop_requests_in_flight() {
         let config = if round % 2 == 0 {
             "{}"
         } else {
-            "{\"PopularConf\": {}}"
+            "{\"EngineConf\": {\"TimeoutMs\": 60}}"
         };
         let (status, _) = server
             .send(Method::PUT, "/api/admin/config", JSON, config.into())

@@ -97,11 +97,11 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         }
     }
     let banner = "\ntry:\n  \
-        curl -s -XPOST http://{addr}/api/recommend -d '{\"uid\": \"1225\", \"size\": 5}'\n  \
+        curl -s -XPOST http://{addr}/api/recommend -H 'Content-Type: application/json' -d '{\"uid\": \"1225\", \"size\": 5}'\n  \
         curl -s http://{addr}/api/items/2\n  \
-        curl -s -XPOST http://{addr}/api/search -d '{\"query\": \"a boy wizard at a school of magic\", \"size\": 5}'\n  \
+        curl -s -XPOST http://{addr}/api/search -H 'Content-Type: application/json' -d '{\"query\": \"a boy wizard at a school of magic\", \"size\": 5}'\n  \
         curl -s http://{addr}/api/items/2/similar\n  \
-        curl -s -XPOST http://{addr}/api/events -d '[{\"event_id\": \"demo-1\", \"type\": \"click\", \"uid\": \"1225\", \"item_id\": \"2\"}]'\n  \
+        curl -s -XPOST http://{addr}/api/events -H 'Content-Type: application/json' -d '[{\"event_id\": \"demo-1\", \"type\": \"click\", \"uid\": \"1225\", \"item_id\": \"2\"}]'\n  \
         curl -s http://{addr}/metrics | grep cascade_\n\
         (Ctrl-C stops the server; the data stays in the data directory.)";
     crate::runtime()?.block_on(serve(config, None, Some(banner.to_string())))

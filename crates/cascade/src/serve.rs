@@ -53,8 +53,8 @@ pub async fn serve(
 }
 
 /// Reloads the configuration when `path` changes (checked every second). A file that does not
-/// load or validate is logged and the running configuration stays. Storage and listen
-/// settings take effect at the next start.
+/// load or validate is logged and the running configuration stays. The settings that apply
+/// at the next start keep their running values (`App::reload`).
 async fn watch_config(app: Arc<App>, path: PathBuf) {
     let modified = |path: &PathBuf| std::fs::metadata(path).and_then(|m| m.modified()).ok();
     let mut seen: Option<SystemTime> = modified(&path);
@@ -68,7 +68,13 @@ async fn watch_config(app: Arc<App>, path: PathBuf) {
         seen = now;
         let outcome = CascadeConfig::load(&path)
             .map_err(anyhow::Error::from)
-            .and_then(|config| app.reload(config).map_err(anyhow::Error::from));
+            .and_then(|mut config| {
+                // `--listen` and `--data-dir` stand for the file's values.
+                let running = app.config();
+                config.listen_conf.clone_from(&running.listen_conf);
+                config.storage_conf.clone_from(&running.storage_conf);
+                app.reload(config).map_err(anyhow::Error::from)
+            });
         match outcome {
             Ok(()) => tracing::info!(path = %path.display(), "configuration reloaded"),
             Err(error) => {

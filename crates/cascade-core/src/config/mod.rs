@@ -2,6 +2,7 @@
 //! in the style of PAI-Rec's `RecommendConfig`.
 
 pub mod ann;
+pub mod auth;
 pub mod enrich;
 pub mod experiment;
 pub mod feature_log;
@@ -10,6 +11,8 @@ pub mod kafka;
 pub mod models;
 pub mod rec;
 pub mod references;
+mod restart;
+mod secrets;
 mod service;
 
 use std::io::Read;
@@ -20,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::event::EventTypes;
 use crate::item::ItemSchema;
 pub use ann::{AnnConf, AnnPrecision};
+pub use auth::{ApiKeyConf, AuthConf, Role};
 pub use enrich::EnricherConf;
 pub use experiment::ExperimentConfs;
 pub use feature_log::FeatureLogConf;
@@ -27,6 +31,8 @@ pub use features::{FeatureStoreConf, WindowFeatureConf};
 pub use kafka::KafkaConf;
 pub use rec::RecommendSections;
 pub use references::ConfigIssue;
+pub use restart::AT_NEXT_START;
+pub use secrets::REDACTED;
 pub use service::{
     EngineConf, HistoryConf, ItemCfConf, ListenConf, PopularConf, SearchConf, SearchField,
     ServerConf, StorageConf, TextEncoderConf, TrendingConf,
@@ -91,6 +97,9 @@ pub struct CascadeConfig {
     /// HTTP server limits.
     #[serde(default)]
     pub server_conf: ServerConf,
+    /// API keys and roles, CORS origins, allowed Host names.
+    #[serde(default)]
+    pub auth_conf: AuthConf,
     /// Accepted event types.
     #[serde(default)]
     pub event_conf: EventTypes,
@@ -142,6 +151,19 @@ pub struct CascadeConfig {
 impl CascadeConfig {
     /// Parses and checks a config document; `//` and `/* */` comments are allowed.
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        Self::parse_inner(text, None)
+    }
+
+    /// Parses and checks a document sent to replace `running`, which may be one shown by
+    /// [`CascadeConfig::redacted`]: where it has [`REDACTED`] for a secret, the running
+    /// secret stays. The settings that apply at the next start ([`AT_NEXT_START`]) keep their
+    /// running values where the document leaves them out; a document that changes one is
+    /// refused.
+    pub fn parse_replacing(text: &str, running: &CascadeConfig) -> Result<Self, ConfigError> {
+        Self::parse_inner(text, Some(running))
+    }
+
+    fn parse_inner(text: &str, running: Option<&CascadeConfig>) -> Result<Self, ConfigError> {
         let mut stripped = String::new();
         json_comments::StripComments::new(text.as_bytes())
             .read_to_string(&mut stripped)
@@ -158,10 +180,36 @@ impl CascadeConfig {
         // The recommendation sections are read on their own: serde's `flatten` would hide
         // the key path of an error inside them.
         let (recommend, rest) = split_recommend_sections(document);
+        let sent_at_next_start: Vec<&str> = AT_NEXT_START
+            .iter()
+            .copied()
+            .filter(|key| {
+                key.split('.')
+                    .try_fold(&rest, |value, part| value.get(part))
+                    .is_some()
+            })
+            .collect();
         let mut config: CascadeConfig = deserialize_with_path(rest)?;
         config.recommend = deserialize_with_path(recommend)?;
+        // Without a running config a placeholder has no secret to stand for.
+        let mut kept = config.restore_secrets(running.unwrap_or(&CascadeConfig::default()));
+        if let Some(running) = running {
+            let changed = config.keep_at_next_start(running);
+            kept.extend(
+                changed
+                    .into_iter()
+                    .filter(|key| sent_at_next_start.contains(key))
+                    .map(|key| ConfigIssue {
+                        path: key.to_string(),
+                        reason: "applies at the next start only, so a reload cannot change it; \
+                                 change it in the config file and restart"
+                            .into(),
+                    }),
+            );
+        }
         let issues = references::check(&config);
         let issues = [
+            kept,
             issues,
             features::check(
                 &config.window_feature_confs,
@@ -171,6 +219,7 @@ impl CascadeConfig {
             kafka::check(config.kafka_conf.as_ref()),
             enrich::check(&config),
             feature_log::check(&config.feature_log_conf),
+            auth::check(&config.auth_conf),
         ]
         .concat();
         if issues.is_empty() {

@@ -36,6 +36,17 @@ impl ListenConf {
         };
         format!("{addr}:{}", self.http_port)
     }
+
+    /// Whether the address is a loopback one (empty, `localhost`, `127.x.y.z`, `::1`), which
+    /// only this machine reaches.
+    pub fn is_loopback(&self) -> bool {
+        let addr = self.http_addr.trim_start_matches('[').trim_end_matches(']');
+        addr.is_empty()
+            || addr.eq_ignore_ascii_case("localhost")
+            || addr
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
 }
 
 fn default_port() -> u16 {

@@ -1,5 +1,7 @@
 //! `GET/PUT /api/admin/config`: read the configuration in force, or replace it. A config
 //! that fails validation is refused (400, naming each key path) and the running one stays.
+//! Secrets are shown as `<redacted>`; a config sent back with `<redacted>` in their place
+//! keeps the running secrets.
 
 use std::sync::Arc;
 
@@ -14,9 +16,9 @@ use crate::app::{App, AppError};
 use crate::batch::read_body;
 use crate::error::ApiError;
 
-/// The configuration in force, as JSON.
+/// The configuration in force, as JSON, its secrets redacted.
 pub async fn get_config(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
-    Json(serde_json::to_value(&*app.config()).unwrap_or_default())
+    Json(serde_json::to_value(app.config().redacted()).unwrap_or_default())
 }
 
 /// Replaces the configuration (JSON with comments) without a restart.
@@ -26,7 +28,7 @@ pub async fn put_config(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let body = read_body(body, app.config().server_conf.max_body_bytes)?;
     let text = String::from_utf8_lossy(&body);
-    let config = CascadeConfig::parse(&text).map_err(refused)?;
+    let config = CascadeConfig::parse_replacing(&text, &app.config()).map_err(refused)?;
     let reloader = app.clone();
     tokio::task::spawn_blocking(move || reloader.reload(config))
         .await
