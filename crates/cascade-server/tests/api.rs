@@ -908,6 +908,67 @@ async fn bad_search_requests_are_named() {
     }
 }
 
+/// Sends one request from a thread with a tokio worker's stack (2 MiB), as the server runs
+/// its handlers: a request that made a parser recurse without bound would abort the process.
+fn send_on_a_worker_stack(
+    server: &TestServer,
+    method: Method,
+    uri: &str,
+    body: String,
+) -> (StatusCode, Value) {
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn_scoped(scope, || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(server.send(method, uri, JSON, body.into_bytes()))
+            })
+            .unwrap()
+            .join()
+            .unwrap()
+    })
+}
+
+#[test]
+fn deeply_nested_or_huge_expressions_are_refused_not_a_crash() {
+    let server = search_server();
+    let nested = format!("{}year > 1{}", "(".repeat(2_000), ")".repeat(2_000));
+    let nots = format!("{}true", "!".repeat(20_000));
+    let flat = vec!["1"; 50_000].join("+");
+    for filter in [&nested, &nots, &flat] {
+        let body = json!({"query": "x", "filter": filter}).to_string();
+        let (status, answer) = send_on_a_worker_stack(&server, Method::POST, "/api/search", body);
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert_eq!(answer["details"][0]["field"], "filter", "{answer}");
+    }
+    let config = |condition: &str, rank_score: &str| {
+        json!({
+            "RecallConfs": [{"Name": "hot", "RecallType": "UserGlobalHotRecall"}],
+            "FilterConfs": [{"Name": "state", "FilterType": "ItemStateFilter", "Condition": condition}],
+            "AlgoConfs": [{"Name": "m", "Type": "lookup", "Field": "year"}],
+            "SceneConfs": {"books": {"default": {"RecallNames": ["hot"]}}},
+            "FilterNames": {"books": ["state"]},
+            "RankConf": {"books": {"RankAlgoList": ["m"], "RankScore": rank_score}}
+        })
+        .to_string()
+    };
+    for (body, field) in [
+        (config(&nested, "m"), "FilterConfs[0].Condition"),
+        (config("year > 1", &nested), "RankConf.books.RankScore"),
+        (config(&flat, "m"), "FilterConfs[0].Condition"),
+    ] {
+        let (status, answer) =
+            send_on_a_worker_stack(&server, Method::PUT, "/api/admin/config", body);
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert_eq!(answer["details"][0]["field"], field, "{answer}");
+    }
+    let (status, _) = send_on_a_worker_stack(&server, Method::GET, "/health", String::new());
+    assert_eq!(status, StatusCode::OK);
+}
+
 #[tokio::test]
 async fn a_restart_serves_the_same_results_without_rebuilding_the_indexes() {
     let server = search_server();
