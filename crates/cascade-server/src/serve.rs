@@ -47,6 +47,7 @@ impl Server {
         let config = app.config();
         let access = Access::from_env(&config)?;
         access.check_listen(&config.listen_conf)?;
+        access.log_guard();
         let addr = config.listen_conf.socket_addr();
         let listener = TcpListener::bind(&addr)
             .await

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, bail};
 use cascade_core::config::CascadeConfig;
+use cascade_server::access::Access;
 use cascade_server::{App, Server};
 
 /// Sets ListenConf from a `HOST:PORT` argument.
@@ -30,6 +31,8 @@ pub async fn serve(
     config_file: Option<PathBuf>,
     banner: Option<String>,
 ) -> anyhow::Result<()> {
+    // Refused before the data directory is opened (Server::bind checks again).
+    Access::from_env(&config)?.check_listen(&config.listen_conf)?;
     let data_dir = config.storage_conf.data_dir.clone();
     let app = App::open(config)
         .with_context(|| format!("opening the data directory {}", data_dir.display()))?;

@@ -336,6 +336,19 @@ mod tests {
     }
 
     #[test]
+    fn a_redacted_placeholder_is_never_installed_as_a_secret() {
+        let text =
+            r#"{"FeatureStoreConf": {"Backend": "redis", "RedisUrl": "redis://u:<redacted>@h:1"}}"#;
+        let error = CascadeConfig::parse(text).unwrap_err().to_string();
+        assert!(error.contains("FeatureStoreConf.RedisUrl"), "{error}");
+        let mut running = CascadeConfig::default();
+        running.feature_store_conf.backend = features::FeatureBackend::Redis;
+        running.feature_store_conf.redis_url = "redis://u:pw@h:1".into();
+        let config = CascadeConfig::parse_replacing(text, &running).unwrap();
+        assert_eq!(config.feature_store_conf.redis_url, "redis://u:pw@h:1");
+    }
+
+    #[test]
     fn an_unknown_key_is_named_with_its_path() {
         let error = CascadeConfig::parse(r#"{"ListenConf": {"HttpPrt": 1}}"#).unwrap_err();
         let text = error.to_string();

@@ -112,23 +112,26 @@ impl Access {
         }
     }
 
-    /// Refuses to listen on a non-loopback address without any key; says at start-up which
-    /// way the server is guarded.
+    /// Refuses to listen on a non-loopback address without any key.
     pub fn check_listen(&self, listen: &ListenConf) -> Result<(), AccessError> {
-        if !self.keyring.is_empty() {
-            tracing::info!(keys = self.keyring.len(), "API keys required");
-            return Ok(());
-        }
-        if !listen.is_loopback() {
+        if self.keyring.is_empty() && !listen.is_loopback() {
             return Err(AccessError::OpenAddress {
                 addr: listen.socket_addr(),
             });
         }
-        tracing::warn!(
-            "no API keys configured (AuthConf.Keys, {API_KEYS_ENV}): every route is open to \
-             programs on this machine, so the server listens on loopback only"
-        );
         Ok(())
+    }
+
+    /// Logs how the server is guarded (at start-up).
+    pub fn log_guard(&self) {
+        if self.keyring.is_empty() {
+            tracing::warn!(
+                "no API keys configured (AuthConf.Keys, {API_KEYS_ENV}): every route is open \
+                 to programs on this machine, so the server listens on loopback only"
+            );
+        } else {
+            tracing::info!(keys = self.keyring.len(), "API keys required");
+        }
     }
 
     /// `handler` behind `guard`, taking `body`.
