@@ -4,10 +4,12 @@
 pub mod app;
 mod backfill;
 pub mod batch;
+mod connections;
 pub mod distributed;
 pub mod error;
 mod feature_log;
 pub mod features;
+mod limits;
 pub mod metrics;
 mod readiness;
 pub mod routes;

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -12,6 +13,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::app::App;
 use crate::error::ApiError;
+use crate::limits::{self, Limits};
 use crate::metrics::track_http;
 use crate::routes;
 
@@ -35,6 +37,7 @@ pub enum ServeError {
 pub struct Server {
     listener: TcpListener,
     router: Router,
+    header_timeout: Duration,
 }
 
 impl Server {
@@ -46,6 +49,7 @@ impl Server {
             .map_err(|source| ServeError::Bind { addr, source })?;
         Ok(Self {
             listener,
+            header_timeout: Duration::from_millis(app.config().server_conf.header_timeout_ms),
             router: router(app),
         })
     }
@@ -55,20 +59,19 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    /// Serves until `shutdown` completes, then finishes the requests in flight. A connection
+    /// that sends no complete request head within `ServerConf.HeaderTimeoutMs` is closed.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        crate::connections::serve(self.listener, self.router, self.header_timeout, shutdown).await;
         Ok(())
     }
 }
 
-/// All routes, with metrics, panic containment and the body limit. Installs the
-/// Prometheus recorder if no router did before.
+/// All routes, with metrics, panic containment, the body limit and the request limits
+/// (`limits`). Installs the Prometheus recorder if no router did before.
 pub fn router(app: Arc<App>) -> Router {
     crate::metrics::prometheus();
     let body_limit = app.config().server_conf.max_body_bytes;
@@ -99,6 +102,10 @@ pub fn router(app: Arc<App>) -> Router {
                 .delete(routes::records::delete_record::<routes::records::Users>),
         )
         .fallback(|| async { ApiError::status(axum::http::StatusCode::NOT_FOUND, "no such route") })
+        .layer(axum::middleware::from_fn_with_state(
+            Limits::new(&app.config().server_conf),
+            limits::enforce,
+        ))
         .layer(axum::middleware::from_fn(track_http))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(|_| {

@@ -170,6 +170,7 @@ impl CascadeConfig {
             kafka::check(config.kafka_conf.as_ref()),
             enrich::check(&config),
             feature_log::check(&config.feature_log_conf),
+            service::check_server(&config.server_conf),
         ]
         .concat();
         if issues.is_empty() {
