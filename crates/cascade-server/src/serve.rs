@@ -28,9 +28,6 @@ pub enum ServeError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The server failed while running.
-    #[error("server error: {0}")]
-    Io(#[from] std::io::Error),
 }
 
 /// A bound server, ready to run.

@@ -3,35 +3,48 @@
 //! deadline is answered 504, requests past the concurrency limit are shed and callers over their
 //! rate refused, both with `Retry-After`.
 
-use std::net::SocketAddr;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use cascade_core::config::{CascadeConfig, ServerConf};
 use cascade_server::{App, Server};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// The longest any exchange in these tests may take.
 const PATIENCE: Duration = Duration::from_secs(10);
 
-/// A server on a free loopback port, with `adjust`ed limits.
+/// A server on a free loopback port, with `adjust`ed limits, on a runtime of its own (the
+/// tests are its clients, over blocking sockets).
 struct Running {
     addr: SocketAddr,
+    _runtime: tokio::runtime::Runtime,
     _dir: tempfile::TempDir,
 }
 
-async fn start(adjust: impl FnOnce(&mut ServerConf)) -> Running {
+fn start(adjust: impl FnOnce(&mut ServerConf)) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let mut config = CascadeConfig::default();
     config.storage_conf.data_dir = dir.path().to_owned();
     config.listen_conf.http_port = 0;
     config.popular_conf.refresh_millis = 0;
     adjust(&mut config.server_conf);
-    let server = Server::bind(App::open(config).unwrap()).await.unwrap();
-    let addr = server.local_addr().unwrap();
-    tokio::spawn(server.run(std::future::pending()));
-    Running { addr, _dir: dir }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr = runtime.block_on(async {
+        let server = Server::bind(App::open(config).unwrap()).await.unwrap();
+        let addr = server.local_addr().unwrap();
+        tokio::spawn(server.run(std::future::pending()));
+        addr
+    });
+    Running {
+        addr,
+        _runtime: runtime,
+        _dir: dir,
+    }
 }
 
 /// An answer as read off the wire.
@@ -73,29 +86,40 @@ impl Answer {
     }
 }
 
-/// Reads what the server sends until it closes the connection.
-async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
+fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream
+}
+
+/// Reads what the server sends until it closes the connection (a reset counts as closing).
+fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
     let mut bytes = Vec::new();
-    tokio::time::timeout(PATIENCE, stream.read_to_end(&mut bytes))
-        .await
-        .expect("the server closes the connection in time")
-        .ok();
+    if let Err(error) = stream.read_to_end(&mut bytes) {
+        assert!(
+            !matches!(
+                error.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+            "the server did not close the connection within {PATIENCE:?}"
+        );
+    }
     bytes
 }
 
 /// Sends `head` (without its final blank line) and `body` on a new connection, closed after.
-async fn exchange(addr: SocketAddr, head: &str, body: &str) -> Answer {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
+fn exchange(addr: SocketAddr, head: &str, body: &str) -> Answer {
+    let mut stream = connect(addr);
     let request = format!(
         "{head}\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    Answer::parse(&read_to_close(&mut stream).await)
+    stream.write_all(request.as_bytes()).unwrap();
+    Answer::parse(&read_to_close(&mut stream))
 }
 
-async fn get(addr: SocketAddr, path: &str) -> Answer {
-    exchange(addr, &format!("GET {path} HTTP/1.1"), "").await
+fn get(addr: SocketAddr, path: &str) -> Answer {
+    exchange(addr, &format!("GET {path} HTTP/1.1"), "")
 }
 
 fn event(id: &str) -> String {
@@ -106,21 +130,21 @@ fn event(id: &str) -> String {
 
 /// Opens a connection that sends the head of a `POST /api/events` for `body` and only the
 /// first `sent` bytes of the body.
-async fn partial_post(addr: SocketAddr, body: &str, sent: usize) -> TcpStream {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
+fn partial_post(addr: SocketAddr, body: &str, sent: usize) -> TcpStream {
+    let mut stream = connect(addr);
     let head = format!(
         "POST /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\n\r\n",
         body.len()
     );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(&body.as_bytes()[..sent]).await.unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(&body.as_bytes()[..sent]).unwrap();
     stream
 }
 
 /// The value of a counter line of `/metrics` (0 when absent).
-async fn counter(addr: SocketAddr, line_start: &str) -> f64 {
-    let answer = get(addr, "/metrics").await;
+fn counter(addr: SocketAddr, line_start: &str) -> f64 {
+    let answer = get(addr, "/metrics");
     let Value::String(text) = answer.body else {
         panic!("/metrics is text: {answer:?}");
     };
@@ -130,48 +154,54 @@ async fn counter(addr: SocketAddr, line_start: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_flood_of_slow_clients_is_dropped_after_the_timeouts_while_health_answers() {
+#[test]
+fn a_flood_of_slow_clients_is_dropped_after_the_timeouts_while_health_answers() {
     const TIMEOUT: Duration = Duration::from_millis(1000);
     let server = start(|conf| {
         conf.header_timeout_ms = TIMEOUT.as_millis() as u64;
         conf.body_timeout_ms = TIMEOUT.as_millis() as u64;
-    })
-    .await;
+    });
     let addr = server.addr;
     let opened = Instant::now();
     // 100 stop inside the request line, 50 inside the headers, 50 inside the body.
     let mut silent = Vec::new();
     for n in 0..150 {
-        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let mut stream = connect(addr);
         let partial: &[u8] = if n < 100 {
             b"GET /hea"
         } else {
             b"POST /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Ty"
         };
-        stream.write_all(partial).await.unwrap();
+        stream.write_all(partial).unwrap();
         silent.push(stream);
     }
     let mut slow_bodies = Vec::new();
     for n in 0..50 {
         let body = format!("[{}]", event(&format!("slow-{n}")));
-        slow_bodies.push(partial_post(addr, &body, 10).await);
+        slow_bodies.push(partial_post(addr, &body, 10));
     }
-    // 10 more dribble their headers a byte every 50 ms: the timeout bounds the whole head.
+    // 10 more dribble their headers, a byte every 50 ms: the timeout bounds the whole head.
     let dribblers: Vec<_> = (0..10)
         .map(|_| {
-            tokio::spawn(async move {
-                let mut stream = TcpStream::connect(addr).await.unwrap();
+            std::thread::spawn(move || {
+                let mut stream = connect(addr);
+                stream
+                    .set_read_timeout(Some(Duration::from_millis(50)))
+                    .unwrap();
+                let head = format!(
+                    "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: {}\r\n",
+                    "a".repeat(100)
+                );
                 let started = Instant::now();
-                for byte in b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n".iter() {
-                    if stream.write_all(&[*byte]).await.is_err() {
+                for byte in head.bytes() {
+                    if stream.write_all(&[byte]).is_err() {
                         break;
                     }
-                    let mut buf = [0; 64];
-                    match tokio::time::timeout(Duration::from_millis(50), stream.read(&mut buf)).await {
-                        Ok(Ok(0) | Err(_)) => break,
-                        Ok(Ok(_)) => panic!("the server answered an incomplete request"),
-                        Err(_) => {}
+                    match stream.read(&mut [0; 64]) {
+                        Ok(0) => break,
+                        Ok(_) => panic!("the server answered an incomplete request"),
+                        Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(_) => break,
                     }
                 }
                 started.elapsed()
@@ -183,11 +213,11 @@ async fn a_flood_of_slow_clients_is_dropped_after_the_timeouts_while_health_answ
     let mut slowest = Duration::ZERO;
     for _ in 0..20 {
         let asked = Instant::now();
-        assert_eq!(get(addr, "/health").await.status, 200);
+        assert_eq!(get(addr, "/health").status, 200);
         slowest = slowest.max(asked.elapsed());
     }
     assert!(slowest < Duration::from_millis(100), "/health took {slowest:?}");
-    let posted = exchange(addr, "POST /api/events HTTP/1.1", &event("ordinary")).await;
+    let posted = exchange(addr, "POST /api/events HTTP/1.1", &event("ordinary"));
     assert_eq!(posted.status, 200, "{posted:?}");
     assert!(
         opened.elapsed() < TIMEOUT,
@@ -196,11 +226,11 @@ async fn a_flood_of_slow_clients_is_dropped_after_the_timeouts_while_health_answ
 
     // Each slow connection is closed, no sooner than the timeout and well before the test ends.
     for mut stream in silent {
-        let sent = read_to_close(&mut stream).await;
+        let sent = read_to_close(&mut stream);
         assert!(sent.is_empty(), "{}", String::from_utf8_lossy(&sent));
     }
     for mut stream in slow_bodies {
-        let answer = Answer::parse(&read_to_close(&mut stream).await);
+        let answer = Answer::parse(&read_to_close(&mut stream));
         assert_eq!(answer.status, 408, "{answer:?}");
         assert_eq!(answer.body["code"], 408);
         assert!(answer.body["msg"].as_str().unwrap().contains("BodyTimeoutMs"));
@@ -210,26 +240,24 @@ async fn a_flood_of_slow_clients_is_dropped_after_the_timeouts_while_health_answ
     assert!(closed >= TIMEOUT, "closed after {closed:?}");
     assert!(closed < TIMEOUT * 5, "closed only after {closed:?}");
     for dribbler in dribblers {
-        let dropped_after = dribbler.await.unwrap();
+        let dropped_after = dribbler.join().unwrap();
         assert!(dropped_after >= TIMEOUT, "dropped after {dropped_after:?}");
         assert!(dropped_after < TIMEOUT * 3, "dropped only after {dropped_after:?}");
     }
-    assert!(counter(addr, "cascade_http_timeouts_total{phase=\"header\"}").await >= 160.0);
-    assert!(counter(addr, "cascade_http_timeouts_total{phase=\"body\"}").await >= 50.0);
-    assert_eq!(get(addr, "/health").await.status, 200);
+    assert!(counter(addr, "cascade_http_timeouts_total{phase=\"header\"}") >= 160.0);
+    assert!(counter(addr, "cascade_http_timeouts_total{phase=\"body\"}") >= 50.0);
+    assert_eq!(get(addr, "/health").status, 200);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_request_over_its_deadline_is_answered_504() {
+#[test]
+fn a_request_over_its_deadline_is_answered_504() {
     let server = start(|conf| {
         conf.request_timeout_ms = 300;
         conf.body_timeout_ms = 10_000;
-    })
-    .await;
-    let body = event("late");
+    });
     let asked = Instant::now();
-    let mut stream = partial_post(server.addr, &body, 5).await;
-    let answer = Answer::parse(&read_to_close(&mut stream).await);
+    let mut stream = partial_post(server.addr, &event("late"), 5);
+    let answer = Answer::parse(&read_to_close(&mut stream));
     let took = asked.elapsed();
     assert_eq!(answer.status, 504, "{answer:?}");
     assert_eq!(answer.body["code"], 504);
@@ -238,87 +266,79 @@ async fn a_request_over_its_deadline_is_answered_504() {
         (Duration::from_millis(300)..Duration::from_secs(3)).contains(&took),
         "{took:?}"
     );
-    assert!(counter(server.addr, "cascade_http_timeouts_total{phase=\"request\"}").await >= 1.0);
+    assert!(counter(server.addr, "cascade_http_timeouts_total{phase=\"request\"}") >= 1.0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn past_the_concurrency_limit_requests_are_shed_at_once_with_retry_after() {
-    let server = start(|conf| conf.max_concurrent_requests = 2).await;
+#[test]
+fn past_the_concurrency_limit_requests_are_shed_at_once_with_retry_after() {
+    let server = start(|conf| conf.max_concurrent_requests = 2);
     let addr = server.addr;
     // Two requests whose bodies are half sent hold the two places.
     let bodies = [event("held-1"), event("held-2")];
-    let mut held = Vec::new();
-    for body in &bodies {
-        held.push(partial_post(addr, body, body.len() / 2).await);
-    }
+    let held: Vec<TcpStream> = bodies
+        .iter()
+        .map(|body| partial_post(addr, body, body.len() / 2))
+        .collect();
     let mut shed = None;
     for _ in 0..100 {
         let asked = Instant::now();
-        let answer = get(addr, "/api/items/any").await;
+        let answer = get(addr, "/api/items/any");
         if answer.status == 503 {
             shed = Some((answer, asked.elapsed()));
             break;
         }
         assert_eq!(answer.status, 404, "{answer:?}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        std::thread::sleep(Duration::from_millis(10));
     }
     let (answer, took) = shed.expect("a third request is shed");
     assert_eq!(answer.body["code"], 503);
     assert!(answer.body["msg"].as_str().unwrap().contains("MaxConcurrentRequests"));
     assert_eq!(answer.retry_after(), 1);
     assert!(took < Duration::from_millis(100), "shedding took {took:?}");
-    assert_eq!(get(addr, "/health").await.status, 200);
+    assert_eq!(get(addr, "/health").status, 200);
 
     // The held requests complete, and their places are free again.
     for (mut stream, body) in held.into_iter().zip(&bodies) {
-        stream
-            .write_all(&body.as_bytes()[body.len() / 2..])
-            .await
-            .unwrap();
+        stream.write_all(&body.as_bytes()[body.len() / 2..]).unwrap();
         let mut answer = vec![0; 4096];
-        let n = tokio::time::timeout(PATIENCE, stream.read(&mut answer))
-            .await
-            .unwrap()
-            .unwrap();
+        let n = stream.read(&mut answer).unwrap();
         assert_eq!(Answer::parse(&answer[..n]).status, 200);
     }
-    assert_eq!(get(addr, "/api/items/any").await.status, 404);
-    assert!(counter(addr, "cascade_http_shed_total").await >= 1.0);
+    assert_eq!(get(addr, "/api/items/any").status, 404);
+    assert!(counter(addr, "cascade_http_shed_total") >= 1.0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn callers_over_their_rate_are_refused_with_retry_after_each_key_on_its_own() {
+#[test]
+fn callers_over_their_rate_are_refused_with_retry_after_each_key_on_its_own() {
     let server = start(|conf| {
         conf.rate_limit_per_second = 0.5;
         conf.rate_limit_burst = 3;
-    })
-    .await;
+    });
     let addr = server.addr;
-    let with_key = move |key: &'static str| async move {
+    let with_key = |key: &str| {
         exchange(
             addr,
             &format!("GET /api/items/any HTTP/1.1\r\nAuthorization: Bearer {key}"),
             "",
         )
-        .await
     };
     for _ in 0..3 {
-        assert_eq!(with_key("alpha").await.status, 404);
+        assert_eq!(with_key("alpha").status, 404);
     }
-    let refused = with_key("alpha").await;
+    let refused = with_key("alpha");
     assert_eq!(refused.status, 429, "{refused:?}");
     assert_eq!(refused.body["code"], 429);
     assert!(refused.body["msg"].as_str().unwrap().contains("RateLimitPerSecond"));
     assert!((1..=2).contains(&refused.retry_after()), "{refused:?}");
     // Another key, and a caller without one (counted by its address), have buckets of their own.
-    assert_eq!(with_key("beta").await.status, 404);
+    assert_eq!(with_key("beta").status, 404);
     for _ in 0..3 {
-        assert_eq!(get(addr, "/api/items/any").await.status, 404);
+        assert_eq!(get(addr, "/api/items/any").status, 404);
     }
-    assert_eq!(get(addr, "/api/items/any").await.status, 429);
+    assert_eq!(get(addr, "/api/items/any").status, 429);
     // Probes and scrapes are never limited.
     for _ in 0..10 {
-        assert_eq!(get(addr, "/health").await.status, 200);
+        assert_eq!(get(addr, "/health").status, 200);
     }
-    assert!(counter(addr, "cascade_http_rate_limited_total").await >= 2.0);
+    assert!(counter(addr, "cascade_http_rate_limited_total") >= 2.0);
 }

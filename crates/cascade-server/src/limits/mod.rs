@@ -91,8 +91,11 @@ pub async fn enforce(State(limits): State<Limits>, request: Request, next: Next)
             ),
         );
     };
+    // A body still arriving at the request deadline is cut off then too, so that the
+    // connection does not stay open reading it for a handler whose answer is already sent.
+    let body_deadline = arrived + limits.body_timeout.min(limits.request_timeout);
     let body_expired = Arc::new(AtomicBool::new(false));
-    let request = body::with_deadline(request, arrived + limits.body_timeout, &body_expired);
+    let request = body::with_deadline(request, body_deadline, &body_expired);
     let handling = tokio::spawn(async move {
         let response = next.run(request).await;
         drop(permit);
@@ -100,16 +103,13 @@ pub async fn enforce(State(limits): State<Limits>, request: Request, next: Next)
     });
     match tokio::time::timeout_at(arrived + limits.request_timeout, handling).await {
         Ok(Ok(_)) if body_expired.load(Ordering::Relaxed) => {
-            metrics::counter!("cascade_http_timeouts_total", "phase" => "body").increment(1);
-            let error = ApiError::status(
-                StatusCode::REQUEST_TIMEOUT,
-                format!(
-                    "the request body did not arrive within {} ms (ServerConf.BodyTimeoutMs)",
-                    limits.body_timeout.as_millis()
-                ),
-            );
             // The rest of the body is never read: the connection cannot carry another request.
-            ([(header::CONNECTION, HeaderValue::from_static("close"))], error).into_response()
+            let close = [(header::CONNECTION, HeaderValue::from_static("close"))];
+            if limits.body_timeout <= limits.request_timeout {
+                (close, limits.body_timed_out()).into_response()
+            } else {
+                (close, limits.request_timed_out()).into_response()
+            }
         }
         Ok(Ok(response)) => response,
         Ok(Err(failed)) if failed.is_panic() => std::panic::resume_unwind(failed.into_panic()),
@@ -117,18 +117,34 @@ pub async fn enforce(State(limits): State<Limits>, request: Request, next: Next)
             ApiError::status(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping")
                 .into_response()
         }
-        Err(_) => {
-            metrics::counter!("cascade_http_timeouts_total", "phase" => "request").increment(1);
-            ApiError::status(
-                StatusCode::GATEWAY_TIMEOUT,
-                format!(
-                    "the request took longer than {} ms (ServerConf.RequestTimeoutMs); \
-                     a write may still complete",
-                    limits.request_timeout.as_millis()
-                ),
-            )
-            .into_response()
-        }
+        Err(_) => limits.request_timed_out().into_response(),
+    }
+}
+
+impl Limits {
+    /// The 408 for a body that did not arrive within `BodyTimeoutMs`, counted.
+    fn body_timed_out(&self) -> ApiError {
+        metrics::counter!("cascade_http_timeouts_total", "phase" => "body").increment(1);
+        ApiError::status(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request body did not arrive within {} ms (ServerConf.BodyTimeoutMs)",
+                self.body_timeout.as_millis()
+            ),
+        )
+    }
+
+    /// The 504 for a request not answered within `RequestTimeoutMs`, counted.
+    fn request_timed_out(&self) -> ApiError {
+        metrics::counter!("cascade_http_timeouts_total", "phase" => "request").increment(1);
+        ApiError::status(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "the request took longer than {} ms (ServerConf.RequestTimeoutMs); \
+                 a write may still complete",
+                self.request_timeout.as_millis()
+            ),
+        )
     }
 }
 
