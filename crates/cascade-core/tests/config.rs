@@ -259,5 +259,8 @@ fn server_limits_are_checked() {
         "{found:?}"
     );
     let found = issues(r#"{ "ServerConf": {"RateLimitPerSecond": -1} }"#);
-    assert!(found[0].contains("ServerConf.RateLimitPerSecond"), "{found:?}");
+    assert!(
+        found[0].contains("ServerConf.RateLimitPerSecond"),
+        "{found:?}"
+    );
 }

@@ -216,7 +216,10 @@ fn a_flood_of_slow_clients_is_dropped_after_the_timeouts_while_health_answers() 
         assert_eq!(get(addr, "/health").status, 200);
         slowest = slowest.max(asked.elapsed());
     }
-    assert!(slowest < Duration::from_millis(100), "/health took {slowest:?}");
+    assert!(
+        slowest < Duration::from_millis(100),
+        "/health took {slowest:?}"
+    );
     let posted = exchange(addr, "POST /api/events HTTP/1.1", &event("ordinary"));
     assert_eq!(posted.status, 200, "{posted:?}");
     assert!(
@@ -233,7 +236,12 @@ fn a_flood_of_slow_clients_is_dropped_after_the_timeouts_while_health_answers() 
         let answer = Answer::parse(&read_to_close(&mut stream));
         assert_eq!(answer.status, 408, "{answer:?}");
         assert_eq!(answer.body["code"], 408);
-        assert!(answer.body["msg"].as_str().unwrap().contains("BodyTimeoutMs"));
+        assert!(
+            answer.body["msg"]
+                .as_str()
+                .unwrap()
+                .contains("BodyTimeoutMs")
+        );
         assert_eq!(answer.header("connection"), Some("close"));
     }
     let closed = opened.elapsed();
@@ -242,7 +250,10 @@ fn a_flood_of_slow_clients_is_dropped_after_the_timeouts_while_health_answers() 
     for dribbler in dribblers {
         let dropped_after = dribbler.join().unwrap();
         assert!(dropped_after >= TIMEOUT, "dropped after {dropped_after:?}");
-        assert!(dropped_after < TIMEOUT * 3, "dropped only after {dropped_after:?}");
+        assert!(
+            dropped_after < TIMEOUT * 3,
+            "dropped only after {dropped_after:?}"
+        );
     }
     assert!(counter(addr, "cascade_http_timeouts_total{phase=\"header\"}") >= 160.0);
     assert!(counter(addr, "cascade_http_timeouts_total{phase=\"body\"}") >= 50.0);
@@ -261,12 +272,22 @@ fn a_request_over_its_deadline_is_answered_504() {
     let took = asked.elapsed();
     assert_eq!(answer.status, 504, "{answer:?}");
     assert_eq!(answer.body["code"], 504);
-    assert!(answer.body["msg"].as_str().unwrap().contains("RequestTimeoutMs"));
+    assert!(
+        answer.body["msg"]
+            .as_str()
+            .unwrap()
+            .contains("RequestTimeoutMs")
+    );
     assert!(
         (Duration::from_millis(300)..Duration::from_secs(3)).contains(&took),
         "{took:?}"
     );
-    assert!(counter(server.addr, "cascade_http_timeouts_total{phase=\"request\"}") >= 1.0);
+    assert!(
+        counter(
+            server.addr,
+            "cascade_http_timeouts_total{phase=\"request\"}"
+        ) >= 1.0
+    );
 }
 
 #[test]
@@ -292,14 +313,21 @@ fn past_the_concurrency_limit_requests_are_shed_at_once_with_retry_after() {
     }
     let (answer, took) = shed.expect("a third request is shed");
     assert_eq!(answer.body["code"], 503);
-    assert!(answer.body["msg"].as_str().unwrap().contains("MaxConcurrentRequests"));
+    assert!(
+        answer.body["msg"]
+            .as_str()
+            .unwrap()
+            .contains("MaxConcurrentRequests")
+    );
     assert_eq!(answer.retry_after(), 1);
     assert!(took < Duration::from_millis(100), "shedding took {took:?}");
     assert_eq!(get(addr, "/health").status, 200);
 
     // The held requests complete, and their places are free again.
     for (mut stream, body) in held.into_iter().zip(&bodies) {
-        stream.write_all(&body.as_bytes()[body.len() / 2..]).unwrap();
+        stream
+            .write_all(&body.as_bytes()[body.len() / 2..])
+            .unwrap();
         let mut answer = vec![0; 4096];
         let n = stream.read(&mut answer).unwrap();
         assert_eq!(Answer::parse(&answer[..n]).status, 200);
@@ -328,7 +356,12 @@ fn callers_over_their_rate_are_refused_with_retry_after_each_key_on_its_own() {
     let refused = with_key("alpha");
     assert_eq!(refused.status, 429, "{refused:?}");
     assert_eq!(refused.body["code"], 429);
-    assert!(refused.body["msg"].as_str().unwrap().contains("RateLimitPerSecond"));
+    assert!(
+        refused.body["msg"]
+            .as_str()
+            .unwrap()
+            .contains("RateLimitPerSecond")
+    );
     assert!((1..=2).contains(&refused.retry_after()), "{refused:?}");
     // Another key, and a caller without one (counted by its address), have buckets of their own.
     assert_eq!(with_key("beta").status, 404);

@@ -167,7 +167,10 @@ pub fn check_server(conf: &ServerConf) -> Vec<ConfigIssue> {
         ("BodyTimeoutMs", conf.body_timeout_ms),
         ("RequestTimeoutMs", conf.request_timeout_ms),
         ("MaxConcurrentRequests", conf.max_concurrent_requests as u64),
-        ("MaxRateLimitedCallers", conf.max_rate_limited_callers as u64),
+        (
+            "MaxRateLimitedCallers",
+            conf.max_rate_limited_callers as u64,
+        ),
     ];
     for (key, value) in positive {
         if value == 0 {

@@ -113,10 +113,8 @@ pub async fn enforce(State(limits): State<Limits>, request: Request, next: Next)
         }
         Ok(Ok(response)) => response,
         Ok(Err(failed)) if failed.is_panic() => std::panic::resume_unwind(failed.into_panic()),
-        Ok(Err(_)) => {
-            ApiError::status(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping")
-                .into_response()
-        }
+        Ok(Err(_)) => ApiError::status(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping")
+            .into_response(),
         Err(_) => limits.request_timed_out().into_response(),
     }
 }

@@ -140,7 +140,10 @@ mod tests {
         assert_eq!(wait, Duration::from_millis(500));
         // Another caller has a bucket of its own; credentials are told apart by their value.
         assert_eq!(limiter.admit(address(2), start), Ok(()));
-        assert_eq!(limiter.admit(Caller::Credentials(b"Bearer a"), start), Ok(()));
+        assert_eq!(
+            limiter.admit(Caller::Credentials(b"Bearer a"), start),
+            Ok(())
+        );
         let half_a_second = start + Duration::from_millis(500);
         assert_eq!(limiter.admit(address(1), half_a_second), Ok(()));
         assert!(limiter.admit(address(1), half_a_second).is_err());
@@ -150,10 +153,23 @@ mod tests {
     fn credentials_are_limited_by_their_value_wherever_they_come_from() {
         let limiter = RateLimiter::new(1.0, 2, 100);
         let now = Instant::now();
-        assert_eq!(limiter.admit(Caller::Credentials(b"Bearer k1"), now), Ok(()));
-        assert_eq!(limiter.admit(Caller::Credentials(b"Bearer k1"), now), Ok(()));
-        assert!(limiter.admit(Caller::Credentials(b"Bearer k1"), now).is_err());
-        assert_eq!(limiter.admit(Caller::Credentials(b"Bearer k2"), now), Ok(()));
+        assert_eq!(
+            limiter.admit(Caller::Credentials(b"Bearer k1"), now),
+            Ok(())
+        );
+        assert_eq!(
+            limiter.admit(Caller::Credentials(b"Bearer k1"), now),
+            Ok(())
+        );
+        assert!(
+            limiter
+                .admit(Caller::Credentials(b"Bearer k1"), now)
+                .is_err()
+        );
+        assert_eq!(
+            limiter.admit(Caller::Credentials(b"Bearer k2"), now),
+            Ok(())
+        );
     }
 
     #[test]
@@ -162,7 +178,11 @@ mod tests {
         let now = Instant::now();
         for n in 0..10_000 {
             limiter.admit(address(n), now).unwrap();
-            assert!(limiter.remembered() <= 64, "{} buckets", limiter.remembered());
+            assert!(
+                limiter.remembered() <= 64,
+                "{} buckets",
+                limiter.remembered()
+            );
         }
     }
 
