@@ -258,9 +258,16 @@ fn server_limits_are_checked() {
         ],
         "{found:?}"
     );
-    let found = issues(r#"{ "ServerConf": {"RateLimitPerSecond": -1} }"#);
-    assert!(
-        found[0].contains("ServerConf.RateLimitPerSecond"),
+    let found = issues(
+        r#"{ "ServerConf": {"RateLimitPerSecond": -1, "MaxConcurrentRequests": 1000000000000} }"#,
+    );
+    let paths: Vec<&str> = found.iter().map(|i| i.split('`').nth(1).unwrap()).collect();
+    assert_eq!(
+        paths,
+        [
+            "ServerConf.MaxConcurrentRequests",
+            "ServerConf.RateLimitPerSecond"
+        ],
         "{found:?}"
     );
 }

@@ -152,7 +152,11 @@ fn default_max_rate_limited_callers() -> usize {
     100_000
 }
 
-/// Checks a `ServerConf`: positive limits and timeouts, a finite non-negative rate, and a
+/// The highest `ServerConf.MaxConcurrentRequests` accepted.
+pub const MAX_CONCURRENT_REQUESTS: usize = 1_000_000;
+
+/// Checks a `ServerConf`: positive limits and timeouts, at most
+/// [`MAX_CONCURRENT_REQUESTS`] requests at once, a finite non-negative rate, and a
 /// burst of at least one request when rate limiting is on.
 pub fn check_server(conf: &ServerConf) -> Vec<ConfigIssue> {
     let mut issues = Vec::new();
@@ -176,6 +180,12 @@ pub fn check_server(conf: &ServerConf) -> Vec<ConfigIssue> {
         if value == 0 {
             issue(key, "must be at least 1".into());
         }
+    }
+    if conf.max_concurrent_requests > MAX_CONCURRENT_REQUESTS {
+        issue(
+            "MaxConcurrentRequests",
+            format!("must be at most {MAX_CONCURRENT_REQUESTS}"),
+        );
     }
     let rate = conf.rate_limit_per_second;
     if !rate.is_finite() || rate < 0.0 {

@@ -6,8 +6,9 @@
 //! connection (`connections`).
 //!
 //! Callers are keyed by their `Authorization` header (hashed) when they send one, else by their
-//! IP address: this layer sits inside the authentication layer, so that only verified keys get
-//! a bucket of their own.
+//! IP address. The layer belongs inside the authentication layer (added to the router before
+//! it), so that only verified keys reach it: a caller inventing keys would otherwise get a fresh
+//! bucket for each.
 
 mod body;
 mod rate;
