@@ -18,11 +18,20 @@ const PATIENCE: Duration = Duration::from_secs(10);
 /// tests are its clients, over blocking sockets).
 struct Running {
     addr: SocketAddr,
-    _runtime: tokio::runtime::Runtime,
+    serving: tokio::task::JoinHandle<Result<(), cascade_server::ServeError>>,
+    runtime: tokio::runtime::Runtime,
     _dir: tempfile::TempDir,
 }
 
 fn start(adjust: impl FnOnce(&mut ServerConf)) -> Running {
+    start_until(adjust, std::future::pending())
+}
+
+/// A server that stops when `shutdown` completes.
+fn start_until(
+    adjust: impl FnOnce(&mut ServerConf),
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let mut config = CascadeConfig::default();
     config.storage_conf.data_dir = dir.path().to_owned();
@@ -34,15 +43,15 @@ fn start(adjust: impl FnOnce(&mut ServerConf)) -> Running {
         .enable_all()
         .build()
         .unwrap();
-    let addr = runtime.block_on(async {
+    let (addr, serving) = runtime.block_on(async {
         let server = Server::bind(App::open(config).unwrap()).await.unwrap();
         let addr = server.local_addr().unwrap();
-        tokio::spawn(server.run(std::future::pending()));
-        addr
+        (addr, tokio::spawn(server.run(shutdown)))
     });
     Running {
         addr,
-        _runtime: runtime,
+        serving,
+        runtime,
         _dir: dir,
     }
 }
@@ -156,7 +165,7 @@ fn counter(addr: SocketAddr, line_start: &str) -> f64 {
 
 #[test]
 fn a_flood_of_slow_clients_is_dropped_after_the_timeouts_while_health_answers() {
-    const TIMEOUT: Duration = Duration::from_millis(1000);
+    const TIMEOUT: Duration = Duration::from_millis(2000);
     let server = start(|conf| {
         conf.header_timeout_ms = TIMEOUT.as_millis() as u64;
         conf.body_timeout_ms = TIMEOUT.as_millis() as u64;
@@ -374,4 +383,32 @@ fn callers_over_their_rate_are_refused_with_retry_after_each_key_on_its_own() {
         assert_eq!(get(addr, "/health").status, 200);
     }
     assert!(counter(addr, "cascade_http_rate_limited_total") >= 2.0);
+}
+
+#[test]
+fn a_shutdown_closes_idle_connections_and_lets_the_request_in_flight_finish() {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = start_until(|_| {}, async {
+        stopped.await.ok();
+    });
+    let addr = server.addr;
+    let body = event("in-flight");
+    let mut in_flight = partial_post(addr, &body, 5);
+    let mut idle = connect(addr);
+    // Time for the server to read the request's head (a connection still sending its head
+    // counts as idle at shutdown).
+    std::thread::sleep(Duration::from_millis(200));
+    stop.send(()).unwrap();
+
+    assert!(read_to_close(&mut idle).is_empty());
+    in_flight.write_all(&body.as_bytes()[5..]).unwrap();
+    let answer = Answer::parse(&read_to_close(&mut in_flight));
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.body["accepted"], 1);
+    let Running {
+        serving, runtime, ..
+    } = server;
+    let stopped = runtime.block_on(async { tokio::time::timeout(PATIENCE, serving).await });
+    stopped.expect("the server stops").unwrap().unwrap();
+    assert!(TcpStream::connect(addr).is_err(), "the listener is closed");
 }
