@@ -84,7 +84,8 @@ pub struct ServerConf {
     #[serde(default = "default_body_timeout_ms")]
     pub body_timeout_ms: u64,
     /// How long a request may take from its headers to its answer, body included, in
-    /// milliseconds; then the answer is 504 (the work is not cut off mid-way).
+    /// milliseconds; then the answer is 504 (a body still arriving is cut off, a handler past its
+    /// body is not).
     #[serde(default = "default_request_timeout_ms")]
     pub request_timeout_ms: u64,
     /// The most requests handled at once; past it requests are answered 503 at once.
