@@ -227,3 +227,47 @@ fn ann_settings_are_read_per_embedding_and_checked() {
         .to_string();
     assert!(error.contains("AnnConfs.vec.Precision"), "{error}");
 }
+
+#[test]
+fn server_limits_are_checked() {
+    let config = CascadeConfig::parse(
+        r#"{ "ServerConf": {"HeaderTimeoutMs": 500, "RateLimitPerSecond": 50, "RateLimitBurst": 10} }"#,
+    )
+    .unwrap();
+    assert_eq!(config.server_conf.header_timeout_ms, 500);
+    assert_eq!(config.server_conf.rate_limit_per_second, 50.0);
+    assert_eq!(
+        CascadeConfig::default().server_conf.rate_limit_per_second,
+        0.0,
+        "rate limiting is off by default"
+    );
+
+    let found = issues(
+        r#"{ "ServerConf": {"HeaderTimeoutMs": 0, "BodyTimeoutMs": 0, "RequestTimeoutMs": 0,
+             "MaxConcurrentRequests": 0, "RateLimitPerSecond": 5, "RateLimitBurst": 0} }"#,
+    );
+    let paths: Vec<&str> = found.iter().map(|i| i.split('`').nth(1).unwrap()).collect();
+    assert_eq!(
+        paths,
+        [
+            "ServerConf.HeaderTimeoutMs",
+            "ServerConf.BodyTimeoutMs",
+            "ServerConf.RequestTimeoutMs",
+            "ServerConf.MaxConcurrentRequests",
+            "ServerConf.RateLimitBurst"
+        ],
+        "{found:?}"
+    );
+    let found = issues(
+        r#"{ "ServerConf": {"RateLimitPerSecond": -1, "MaxConcurrentRequests": 1000000000000} }"#,
+    );
+    let paths: Vec<&str> = found.iter().map(|i| i.split('`').nth(1).unwrap()).collect();
+    assert_eq!(
+        paths,
+        [
+            "ServerConf.MaxConcurrentRequests",
+            "ServerConf.RateLimitPerSecond"
+        ],
+        "{found:?}"
+    );
+}

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -12,6 +13,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use crate::access::{Access, AccessError};
 use crate::app::App;
 use crate::error::ApiError;
+use crate::limits::{self, Limits};
 use crate::metrics::track_http;
 use crate::routes;
 
@@ -29,15 +31,13 @@ pub enum ServeError {
     /// The access settings refuse to start (`CASCADE_API_KEYS`, keys for a public address).
     #[error(transparent)]
     Access(#[from] AccessError),
-    /// The server failed while running.
-    #[error("server error: {0}")]
-    Io(#[from] std::io::Error),
 }
 
 /// A bound server, ready to run.
 pub struct Server {
     listener: TcpListener,
     router: Router,
+    header_timeout: Duration,
 }
 
 impl Server {
@@ -54,6 +54,7 @@ impl Server {
             .map_err(|source| ServeError::Bind { addr, source })?;
         Ok(Self {
             listener,
+            header_timeout: Duration::from_millis(app.config().server_conf.header_timeout_ms),
             router: router_with(app, access),
         })
     }
@@ -63,21 +64,20 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    /// Serves until `shutdown` completes, then finishes the requests in flight. A connection
+    /// that sends no complete request head within `ServerConf.HeaderTimeoutMs` is closed.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        crate::connections::serve(self.listener, self.router, self.header_timeout, shutdown).await;
         Ok(())
     }
 }
 
-/// All routes, with metrics, panic containment and the body limit, guarded by the keys of
-/// `AuthConf` alone ([`Server::bind`] adds those of `CASCADE_API_KEYS`). Installs the
-/// Prometheus recorder if no router did before.
+/// All routes, with metrics, panic containment, the body limit and the request limits
+/// (`limits`), guarded by the keys of `AuthConf` alone ([`Server::bind`] adds those of
+/// `CASCADE_API_KEYS`). Installs the Prometheus recorder if no router did before.
 pub fn router(app: Arc<App>) -> Router {
     let access = Access::new(&app.config());
     router_with(app, access)
@@ -98,7 +98,11 @@ pub fn router_with(app: Arc<App>, access: Access) -> Router {
         })
         .fallback(|| async {
             ApiError::status(axum::http::StatusCode::NOT_FOUND, "no such route")
-        });
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            Limits::new(&app.config().server_conf),
+            limits::enforce,
+        ));
     access
         .wrap(routes)
         .layer(axum::middleware::from_fn(track_http))

@@ -220,6 +220,7 @@ impl CascadeConfig {
             enrich::check(&config),
             feature_log::check(&config.feature_log_conf),
             auth::check(&config.auth_conf),
+            service::check_server(&config.server_conf),
         ]
         .concat();
         if issues.is_empty() {

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::ConfigIssue;
+
 /// Where the HTTP server listens.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
@@ -91,7 +93,7 @@ fn default_data_dir() -> PathBuf {
     PathBuf::from("cascade-data")
 }
 
-/// HTTP server limits.
+/// HTTP server limits: sizes, timeouts, load shedding and per-caller rate limits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct ServerConf {
@@ -101,6 +103,34 @@ pub struct ServerConf {
     /// The most records accepted in one batch.
     #[serde(default = "default_max_batch_records")]
     pub max_batch_records: usize,
+    /// How long a connection may take to send a request's line and headers, in milliseconds,
+    /// counted from the connection's opening or its previous answer; then it is closed.
+    #[serde(default = "default_header_timeout_ms")]
+    pub header_timeout_ms: u64,
+    /// How long a request's body may take to arrive once its headers have, in milliseconds;
+    /// then the answer is 408 and the connection is closed.
+    #[serde(default = "default_body_timeout_ms")]
+    pub body_timeout_ms: u64,
+    /// How long a request may take from its headers to its answer, body included, in
+    /// milliseconds; then the answer is 504 (a body still arriving is cut off, a handler past its
+    /// body is not).
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// The most requests handled at once; past it requests are answered 503 at once.
+    /// `/health`, `/ready` and `/metrics` are not counted.
+    #[serde(default = "default_max_concurrent_requests")]
+    pub max_concurrent_requests: usize,
+    /// Requests per second allowed to each caller (its API key, else its IP address), as a
+    /// token bucket; 0 turns rate limiting off.
+    #[serde(default)]
+    pub rate_limit_per_second: f64,
+    /// How many requests a caller may send at once beyond its rate (the bucket's size).
+    #[serde(default = "default_rate_limit_burst")]
+    pub rate_limit_burst: u32,
+    /// The most callers whose buckets are remembered; past it the least recently seen are
+    /// forgotten.
+    #[serde(default = "default_max_rate_limited_callers")]
+    pub max_rate_limited_callers: usize,
 }
 
 impl Default for ServerConf {
@@ -108,6 +138,13 @@ impl Default for ServerConf {
         Self {
             max_body_bytes: default_max_body_bytes(),
             max_batch_records: default_max_batch_records(),
+            header_timeout_ms: default_header_timeout_ms(),
+            body_timeout_ms: default_body_timeout_ms(),
+            request_timeout_ms: default_request_timeout_ms(),
+            max_concurrent_requests: default_max_concurrent_requests(),
+            rate_limit_per_second: 0.0,
+            rate_limit_burst: default_rate_limit_burst(),
+            max_rate_limited_callers: default_max_rate_limited_callers(),
         }
     }
 }
@@ -118,6 +155,81 @@ fn default_max_body_bytes() -> usize {
 
 fn default_max_batch_records() -> usize {
     50_000
+}
+
+fn default_header_timeout_ms() -> u64 {
+    10_000
+}
+
+fn default_body_timeout_ms() -> u64 {
+    30_000
+}
+
+fn default_request_timeout_ms() -> u64 {
+    60_000
+}
+
+fn default_max_concurrent_requests() -> usize {
+    1024
+}
+
+fn default_rate_limit_burst() -> u32 {
+    100
+}
+
+fn default_max_rate_limited_callers() -> usize {
+    100_000
+}
+
+/// The highest `ServerConf.MaxConcurrentRequests` accepted.
+pub const MAX_CONCURRENT_REQUESTS: usize = 1_000_000;
+
+/// Checks a `ServerConf`: positive limits and timeouts, at most
+/// [`MAX_CONCURRENT_REQUESTS`] requests at once, a finite non-negative rate, and a
+/// burst of at least one request when rate limiting is on.
+pub fn check_server(conf: &ServerConf) -> Vec<ConfigIssue> {
+    let mut issues = Vec::new();
+    let mut issue = |key: &str, reason: String| {
+        issues.push(ConfigIssue {
+            path: format!("ServerConf.{key}"),
+            reason,
+        })
+    };
+    let positive = [
+        ("HeaderTimeoutMs", conf.header_timeout_ms),
+        ("BodyTimeoutMs", conf.body_timeout_ms),
+        ("RequestTimeoutMs", conf.request_timeout_ms),
+        ("MaxConcurrentRequests", conf.max_concurrent_requests as u64),
+        (
+            "MaxRateLimitedCallers",
+            conf.max_rate_limited_callers as u64,
+        ),
+    ];
+    for (key, value) in positive {
+        if value == 0 {
+            issue(key, "must be at least 1".into());
+        }
+    }
+    if conf.max_concurrent_requests > MAX_CONCURRENT_REQUESTS {
+        issue(
+            "MaxConcurrentRequests",
+            format!("must be at most {MAX_CONCURRENT_REQUESTS}"),
+        );
+    }
+    let rate = conf.rate_limit_per_second;
+    if !rate.is_finite() || rate < 0.0 {
+        issue(
+            "RateLimitPerSecond",
+            format!("must be a finite number, 0 (off) or more, got {rate}"),
+        );
+    }
+    if rate > 0.0 && conf.rate_limit_burst == 0 {
+        issue(
+            "RateLimitBurst",
+            "must be at least 1 while RateLimitPerSecond is on".into(),
+        );
+    }
+    issues
 }
 
 /// The popularity recall: most interacted items over a trailing window.
