@@ -227,3 +227,15 @@ fn ann_settings_are_read_per_embedding_and_checked() {
         .to_string();
     assert!(error.contains("AnnConfs.vec.Precision"), "{error}");
 }
+
+#[test]
+fn embedding_dimensions_are_bounded() {
+    let found =
+        issues(r#"{ "ItemSchema": {"Embeddings": {"empty": 0, "huge": 10000000, "fine": 8192}} }"#);
+    let paths: Vec<&str> = found.iter().map(|i| i.split('`').nth(1).unwrap()).collect();
+    assert_eq!(
+        paths,
+        ["ItemSchema.Embeddings.empty", "ItemSchema.Embeddings.huge"],
+        "{found:?}"
+    );
+}
