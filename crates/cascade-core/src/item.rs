@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::FieldError;
-use crate::time::TimestampMs;
+use crate::time::{TimestampMs, seconds_mistake};
+use crate::validate::{BOUNDED_NUMBER, bounded};
 
 /// The declared type of an item field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +65,16 @@ impl FieldValue {
         }
     }
 
+    /// The bytes the value holds, as the size limits count them: a string's length, a tag
+    /// list's lengths plus one per tag (so that empty tags are not free), 8 for a number.
+    pub fn size_bytes(&self) -> usize {
+        match self {
+            FieldValue::Text(s) | FieldValue::Keyword(s) => s.len(),
+            FieldValue::Tags(tags) => tags.iter().map(|tag| tag.len() + 1).sum(),
+            FieldValue::Numeric(_) | FieldValue::Timestamp(_) => 8,
+        }
+    }
+
     /// The value as plain JSON, the shape the API reads and writes.
     pub fn to_json(&self) -> serde_json::Value {
         match self {
@@ -78,7 +89,9 @@ impl FieldValue {
     }
 
     /// Reads a plain JSON value as `expected`, or infers a type when none is declared
-    /// (string → text, number → numeric, list of strings → tags).
+    /// (string → text, number → numeric, list of strings → tags). Numbers are bounded by
+    /// [`MAX_NUMBER_MAGNITUDE`](crate::validate::MAX_NUMBER_MAGNITUDE); a timestamp that looks
+    /// like seconds is refused.
     pub fn from_json(
         field: &str,
         value: &serde_json::Value,
@@ -93,13 +106,18 @@ impl FieldValue {
             (Some(FieldType::Keyword), Value::String(s)) => Ok(FieldValue::Keyword(s.clone())),
             (Some(FieldType::Numeric) | None, Value::Number(n)) => n
                 .as_f64()
-                .filter(|x| x.is_finite())
+                .and_then(bounded)
                 .map(FieldValue::Numeric)
-                .ok_or_else(|| wrong("a finite number")),
-            (Some(FieldType::Timestamp), Value::Number(n)) => n
-                .as_i64()
-                .map(FieldValue::Timestamp)
-                .ok_or_else(|| wrong("an integer timestamp in milliseconds")),
+                .ok_or_else(|| wrong(BOUNDED_NUMBER)),
+            (Some(FieldType::Timestamp), Value::Number(n)) => {
+                let timestamp = n
+                    .as_i64()
+                    .ok_or_else(|| wrong("an integer timestamp in milliseconds"))?;
+                match seconds_mistake(timestamp) {
+                    Some(reason) => Err(FieldError::new(field, reason)),
+                    None => Ok(FieldValue::Timestamp(timestamp)),
+                }
+            }
             (Some(FieldType::Tags) | None, Value::Array(values)) => values
                 .iter()
                 .map(|v| v.as_str().map(str::to_owned))
@@ -123,11 +141,12 @@ impl FieldValue {
         tag_separator: char,
     ) -> Result<Self, FieldError> {
         let parse_number = || {
-            text.trim()
+            let number = text
+                .trim()
                 .parse::<f64>()
-                .ok()
-                .filter(|x| x.is_finite())
-                .ok_or_else(|| FieldError::new(field, format!("`{text}` is not a number")))
+                .map_err(|_| FieldError::new(field, format!("`{text}` is not a number")))?;
+            bounded(number)
+                .ok_or_else(|| FieldError::new(field, format!("`{text}` is not {BOUNDED_NUMBER}")))
         };
         Ok(match kind {
             FieldType::Text => FieldValue::Text(text.to_owned()),
@@ -143,6 +162,14 @@ impl FieldValue {
             ),
         })
     }
+}
+
+/// The Euclidean length of `vector` (in `f32`, as the ANN index computes it), when it gives the
+/// vector a direction: finite and neither zero nor so small that dividing by it overflows.
+/// Cosine similarity needs one.
+pub fn direction_norm(vector: &[f32]) -> Option<f32> {
+    let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+    norm.is_normal().then_some(norm)
 }
 
 /// The JSON kind of a value, for error messages.

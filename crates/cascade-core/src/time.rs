@@ -5,6 +5,24 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Milliseconds since the Unix epoch.
 pub type TimestampMs = i64;
 
+/// Millisecond timestamps that are most likely Unix time in seconds sent by mistake: read as
+/// seconds they are dates from 1973-03-03 to 2286-11-20, read as milliseconds the first 116 days
+/// of 1970, long before any data a recommender holds. Smaller values stay valid (tests and
+/// synthetic data count milliseconds from zero).
+pub const SECONDS_LOOKALIKE_MS: std::ops::Range<TimestampMs> = 100_000_000..10_000_000_000;
+
+/// Why `timestamp` cannot be meant as milliseconds, when it looks like seconds
+/// ([`SECONDS_LOOKALIKE_MS`]).
+pub fn seconds_mistake(timestamp: TimestampMs) -> Option<String> {
+    SECONDS_LOOKALIKE_MS.contains(&timestamp).then(|| {
+        format!(
+            "{timestamp} looks like seconds since the Unix epoch (as milliseconds it is in the \
+             first months of 1970); send milliseconds, e.g. {}",
+            timestamp.saturating_mul(1000)
+        )
+    })
+}
+
 /// The current wall-clock time in milliseconds since the Unix epoch.
 pub fn now_ms() -> TimestampMs {
     SystemTime::now()
@@ -68,5 +86,19 @@ mod tests {
         assert_eq!(parse_instant("1500"), Some(1500));
         assert_eq!(parse_instant("2017-13-01"), None);
         assert_eq!(parse_instant("yesterday"), None);
+    }
+
+    #[test]
+    fn seconds_of_any_date_since_1973_are_told_apart_from_milliseconds() {
+        let seconds_2017 = parse_instant("2017-01-01").unwrap() / 1000;
+        let seconds_1997 = parse_instant("1997-10-01").unwrap() / 1000;
+        for seconds in [seconds_2017, seconds_1997, now_ms() / 1000] {
+            let reason = seconds_mistake(seconds).expect("seconds taken for milliseconds");
+            assert!(reason.contains("send milliseconds"), "{reason}");
+            assert_eq!(seconds_mistake(seconds * 1000), None);
+        }
+        for synthetic in [0, 1, 1_000_000, SECONDS_LOOKALIKE_MS.start - 1] {
+            assert_eq!(seconds_mistake(synthetic), None, "{synthetic}");
+        }
     }
 }

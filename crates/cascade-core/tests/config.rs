@@ -271,3 +271,15 @@ fn server_limits_are_checked() {
         "{found:?}"
     );
 }
+
+#[test]
+fn embedding_dimensions_are_bounded() {
+    let found =
+        issues(r#"{ "ItemSchema": {"Embeddings": {"empty": 0, "huge": 10000000, "fine": 8192}} }"#);
+    let paths: Vec<&str> = found.iter().map(|i| i.split('`').nth(1).unwrap()).collect();
+    assert_eq!(
+        paths,
+        ["ItemSchema.Embeddings.empty", "ItemSchema.Embeddings.huge"],
+        "{found:?}"
+    );
+}

@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use cascade_core::Item;
 pub use cascade_core::config::{AnnConf, AnnPrecision};
+use cascade_core::item::direction_norm;
 use parking_lot::{Condvar, Mutex};
 use serde::{Deserialize, Serialize};
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
@@ -258,43 +259,70 @@ impl AnnIndex {
     }
 
     /// Builds an index from the items that carry the configured embedding (the others are
-    /// skipped), logging progress. Insertion runs on all available cores.
+    /// skipped), logging progress. Insertion runs on all available cores. An item whose vector
+    /// the index refuses (one without a direction under cosine, or of another dimension, as
+    /// stores written before such vectors were refused may hold) is left out, with one warning
+    /// for all of them: a catalogue is never unservable because of some of its vectors.
     pub fn build<'a>(
         config: AnnConfig,
         items: impl IntoIterator<Item = &'a Item>,
     ) -> Result<Self, AnnError> {
         let mut index = Self::new(config)?;
         let mut batch = Vec::new();
-        let mut skipped = 0usize;
+        let mut without = 0usize;
+        let mut refused: Option<(&str, AnnError)> = None;
+        let mut refused_count = 0usize;
         for item in items {
-            match item.embeddings.get(&index.config.embedding) {
-                Some(vector) => batch.push((item.id.as_str(), vector.as_slice())),
-                None => skipped += 1,
+            let Some(vector) = item.embeddings.get(&index.config.embedding) else {
+                without += 1;
+                continue;
+            };
+            match index.prepare(vector) {
+                Ok(vector) => batch.push((item.id.as_str(), vector)),
+                Err(error) => {
+                    refused_count += 1;
+                    refused.get_or_insert((item.id.as_str(), error));
+                }
             }
+        }
+        if let Some((first, error)) = refused {
+            tracing::warn!(
+                embedding = %index.config.embedding,
+                items = refused_count,
+                first,
+                %error,
+                "items left out of the ANN index: their vectors cannot be indexed"
+            );
         }
         tracing::info!(
             embedding = %index.config.embedding,
             items = batch.len(),
-            skipped,
+            without_embedding = without,
+            refused = refused_count,
             "building ANN index"
         );
-        index.insert_batch(&batch)?;
+        index.insert_prepared(batch)?;
         Ok(index)
     }
 
     /// Inserts many `(item id, vector)` pairs (later pairs replace earlier ones with the same
-    /// id) on all available cores, logging progress.
+    /// id) on all available cores, logging progress. Every vector is checked before any is
+    /// inserted: a batch with a bad one changes nothing.
     pub fn insert_batch(&mut self, batch: &[(&str, &[f32])]) -> Result<(), AnnError> {
-        let started = Instant::now();
-        // Every vector is checked before any id is claimed: a bad one changes nothing.
-        let vectors = batch
+        let prepared = batch
             .iter()
-            .map(|(_, vector)| self.prepare(vector))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|(id, vector)| Ok((*id, self.prepare(vector)?)))
+            .collect::<Result<Vec<_>, AnnError>>()?;
+        self.insert_prepared(prepared)
+    }
+
+    /// Inserts `(item id, prepared vector)` pairs, as [`AnnIndex::insert_batch`] does.
+    fn insert_prepared(&mut self, batch: Vec<(&str, Vec<f32>)>) -> Result<(), AnnError> {
+        let started = Instant::now();
         self.reserve(batch.len())?;
         let mut prepared: Vec<(u64, Vec<f32>)> = Vec::with_capacity(batch.len());
         let mut position = HashMap::with_capacity(batch.len());
-        for ((id, _), vector) in batch.iter().zip(vectors) {
+        for (id, vector) in batch {
             let key = self.claim_key(id)?;
             match position.get(&key) {
                 Some(&at) => prepared[at] = (key, vector),
@@ -507,10 +535,7 @@ impl AnnIndex {
         match self.config.metric {
             AnnMetric::InnerProduct => Ok(vector.to_vec()),
             AnnMetric::Cosine => {
-                let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
-                if !norm.is_normal() {
-                    return Err(AnnError::NoDirection);
-                }
+                let norm = direction_norm(vector).ok_or(AnnError::NoDirection)?;
                 Ok(vector.iter().map(|x| x / norm).collect())
             }
         }

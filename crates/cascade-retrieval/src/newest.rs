@@ -9,10 +9,28 @@ use parking_lot::RwLock;
 
 use crate::source::RecallSource;
 
+/// An item's time as its score: the field's value, ordered totally.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Time(f64);
+
+impl Eq for Time {}
+
+impl PartialOrd for Time {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Time {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
 #[derive(Default)]
 struct Order {
-    by_time: BTreeSet<(Reverse<i64>, String)>,
-    time_of: HashMap<String, i64>,
+    by_time: BTreeSet<(Reverse<Time>, String)>,
+    time_of: HashMap<String, Time>,
 }
 
 /// Items ordered by a numeric or timestamp field, newest first.
@@ -32,10 +50,12 @@ impl NewestItems {
         }
     }
 
-    fn time_of(&self, item: &Item) -> Option<i64> {
+    /// The item's time field as a number; a numeric field keeps its value whatever its size
+    /// (stores written before numbers were bounded may hold any finite one).
+    fn time_of(&self, item: &Item) -> Option<Time> {
         match item.fields.get(&self.time_field)? {
-            FieldValue::Timestamp(t) => Some(*t),
-            FieldValue::Numeric(x) => Some(*x as i64),
+            FieldValue::Timestamp(t) => Some(Time(*t as f64)),
+            FieldValue::Numeric(x) => Some(Time(*x)),
             _ => None,
         }
     }
@@ -70,7 +90,7 @@ impl RecallSource for NewestItems {
             .by_time
             .iter()
             .take(limit)
-            .map(|(Reverse(time), id)| Candidate::new(id.clone(), *time as f64, self.name.clone()))
+            .map(|(Reverse(time), id)| Candidate::new(id.clone(), time.0, self.name.clone()))
             .collect()
     }
 }
@@ -101,5 +121,26 @@ mod tests {
             .map(|c| c.item_id)
             .collect();
         assert_eq!(ids, ["c", "a"]);
+    }
+
+    #[test]
+    fn a_huge_or_fractional_time_scores_its_own_value() {
+        let newest = NewestItems::new("fresh", "year");
+        newest.upserted(&item("huge", 1e308));
+        newest.upserted(&item("later", 2001.75));
+        newest.upserted(&item("earlier", 2001.25));
+        let recalled: Vec<(String, f64)> = newest
+            .recall(&RequestContext::default(), 10)
+            .into_iter()
+            .map(|c| (c.item_id, c.score))
+            .collect();
+        assert_eq!(
+            recalled,
+            [
+                ("huge".into(), 1e308),
+                ("later".into(), 2001.75),
+                ("earlier".into(), 2001.25)
+            ]
+        );
     }
 }

@@ -2,8 +2,14 @@
 //!
 //! Counts are kept per hour bucket. The window trails the newest event time seen (the
 //! watermark), so history imported from the past is served as of its own end and live
-//! traffic as of now; buckets that fall out of the window are dropped. Exposure events
-//! (impressions) do not count.
+//! traffic as of now. Exposure events (impressions) do not count.
+//!
+//! Counts that fall out of the window (and events older than it) move to the earlier counts,
+//! which only fill the ranking when the window holds fewer items than it keeps: one event
+//! far newer than the rest (a live event after history from years ago) moves the window past
+//! all of that history, and the ranking is then that event's item followed by what was
+//! popular before, rather than one item. The earlier counts keep their most counted items
+//! only (at most twice the ranking's length), so their memory is bounded.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -22,11 +28,31 @@ const RANKED_LEN: usize = 10_000;
 /// The name popular candidates carry as their `retrieve_id`.
 pub const POPULAR: &str = "popular";
 
+/// How many items the earlier counts keep: when they hold more than this, they are cut to
+/// the [`RANKED_LEN`] most counted.
+const EARLIER_KEPT: usize = 2 * RANKED_LEN;
+
 #[derive(Default)]
 struct Counts {
     buckets: BTreeMap<TimestampMs, HashMap<String, f64>>,
     totals: HashMap<String, f64>,
+    /// Counts of the interactions before the window, of the most counted items.
+    earlier: HashMap<String, f64>,
     watermark: TimestampMs,
+}
+
+impl Counts {
+    /// Adds counts from before the window, keeping the most counted items only.
+    fn add_earlier(&mut self, counts: impl IntoIterator<Item = (String, f64)>) {
+        for (item, count) in counts {
+            *self.earlier.entry(item).or_default() += count;
+        }
+        if self.earlier.len() > EARLIER_KEPT {
+            self.earlier = top_k(self.earlier.drain(), RANKED_LEN)
+                .into_iter()
+                .collect();
+        }
+    }
 }
 
 /// Interaction counts over a trailing window, with a cached ranking.
@@ -49,7 +75,9 @@ impl PopularIndex {
     }
 
     /// The most popular items in the window, best first (at most 10,000), as of the last
-    /// [`PopularIndex::refresh`] (with a refresh period of 0, as of the last event).
+    /// [`PopularIndex::refresh`] (with a refresh period of 0, as of the last event). When the
+    /// window holds fewer, the most counted items before it follow, scoring their earlier
+    /// count scaled into (0, 1): below every item of the window, which scores at least 1.
     pub fn ranked(&self) -> Ranking {
         self.ranked.get(|| self.rank())
     }
@@ -66,17 +94,32 @@ impl PopularIndex {
         self.ranked.prime(|| self.rank());
     }
 
-    /// The top of the counts as they are now.
+    /// The top of the counts as they are now: the window's, filled from the earlier counts.
     fn rank(&self) -> Vec<(String, f64)> {
         let counts = self.counts.read();
         let totals = counts
             .totals
             .iter()
             .map(|(id, &count)| (id.as_str(), count));
-        top_k(totals, RANKED_LEN)
+        let mut ranked: Vec<(String, f64)> = top_k(totals, RANKED_LEN)
             .into_iter()
             .map(|(id, count)| (id.to_string(), count))
-            .collect()
+            .collect();
+        let missing = RANKED_LEN - ranked.len();
+        if missing > 0 {
+            let earlier = counts
+                .earlier
+                .iter()
+                .filter(|(id, _)| !counts.totals.contains_key(*id))
+                .map(|(id, &count)| (id.as_str(), count));
+            let fill = top_k(earlier, missing);
+            let scale = fill.first().map_or(1.0, |(_, most)| most + 1.0);
+            ranked.extend(
+                fill.into_iter()
+                    .map(|(id, count)| (id.to_string(), count / scale)),
+            );
+        }
+        ranked
     }
 
     fn window_start(&self, watermark: TimestampMs) -> TimestampMs {
@@ -91,6 +134,8 @@ impl EventObserver for PopularIndex {
         }
         let mut counts = self.counts.write();
         if event.timestamp < self.window_start(counts.watermark) {
+            counts.add_earlier([(event.item_id.clone(), 1.0)]);
+            self.ranked.changed();
             return;
         }
         let bucket = event.timestamp.div_euclid(BUCKET_MS);
@@ -110,9 +155,14 @@ impl EventObserver for PopularIndex {
     }
 }
 
+/// Moves the buckets before `first_kept_bucket` out of the window into the earlier counts.
 fn evict_before(counts: &mut Counts, first_kept_bucket: TimestampMs) {
     let kept = counts.buckets.split_off(&first_kept_bucket);
     let expired = std::mem::replace(&mut counts.buckets, kept);
+    if expired.is_empty() {
+        return;
+    }
+    let mut left = HashMap::new();
     for (item, count) in expired.into_values().flatten() {
         if let Some(total) = counts.totals.get_mut(&item) {
             *total -= count;
@@ -120,7 +170,9 @@ fn evict_before(counts: &mut Counts, first_kept_bucket: TimestampMs) {
                 counts.totals.remove(&item);
             }
         }
+        *left.entry(item).or_default() += count;
     }
+    counts.add_earlier(left);
 }
 
 impl RecallSource for PopularIndex {
@@ -179,6 +231,53 @@ mod tests {
             ("a".into(), 1.0),
             "events older than the window are ignored"
         );
+    }
+
+    #[test]
+    fn a_window_with_fewer_items_than_asked_is_filled_with_earlier_counts() {
+        let index = index(24);
+        // History from long ago: item `old{i}` clicked 12 - i times, then one event today.
+        for i in 0..12 {
+            for _ in i..12 {
+                index.observe(0, &click(&format!("old{i}"), 0));
+            }
+        }
+        index.observe(0, &click("old0", 100_000));
+        index.observe(0, &click("today", 100_000));
+        let ranked = index.recall(&RequestContext::default(), 10);
+        let ids: Vec<&str> = ranked.iter().map(|c| c.item_id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "old0", "today", "old1", "old2", "old3", "old4", "old5", "old6", "old7", "old8"
+            ],
+            "the window's items first, then what was popular before; none twice"
+        );
+        assert_eq!(ranked[1].score, 1.0);
+        assert!(ranked[2].score < 1.0 && ranked[2].score > ranked[3].score);
+
+        for _ in 0..5 {
+            index.observe(0, &click("old11", 0));
+        }
+        let ranked = index.recall(&RequestContext::default(), 10);
+        assert_eq!(
+            (ranked[7].item_id.as_str(), ranked[8].item_id.as_str()),
+            ("old11", "old6"),
+            "events older than the window count as earlier: old11 rose from 1 to 6"
+        );
+    }
+
+    #[test]
+    fn earlier_counts_keep_only_the_most_counted_items() {
+        let index = index(1);
+        for i in 0..EARLIER_KEPT + 1 {
+            index.observe(0, &click(&format!("i{i}"), 0));
+        }
+        index.observe(0, &click("i0", 0));
+        index.observe(0, &click("now", 10));
+        let counts = index.counts.read();
+        assert_eq!(counts.earlier.len(), RANKED_LEN);
+        assert_eq!(counts.earlier["i0"], 2.0);
     }
 
     #[test]

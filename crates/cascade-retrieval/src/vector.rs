@@ -165,7 +165,10 @@ impl ItemObserver for ItemVectors {
             None => index.remove(&item.id).map(|_| ()),
         };
         if let Err(error) = outcome {
-            tracing::warn!(item = %item.id, embedding = %self.embedding, %error, "ANN index not updated");
+            // The item's previous vector must not stand in for the refused one: it is left out,
+            // as a rebuild would leave it.
+            let removed = index.remove(&item.id).unwrap_or(false);
+            tracing::warn!(item = %item.id, embedding = %self.embedding, %error, removed, "ANN index not updated");
         }
     }
 

@@ -218,6 +218,23 @@ fn bad_vectors_are_refused() {
 }
 
 #[test]
+fn build_leaves_out_vectors_it_cannot_index_and_indexes_the_rest() {
+    let items = [
+        item("a", &[(EMBEDDING, vec![1.0; DIM])]),
+        item("zero", &[(EMBEDDING, vec![0.0; DIM])]),
+        item("nan", &[(EMBEDDING, vec![f32::NAN; DIM])]),
+        item("short", &[(EMBEDDING, vec![1.0; 3])]),
+        item("b", &[(EMBEDDING, vec![-1.0; DIM])]),
+    ];
+    let index = AnnIndex::build(AnnConfig::new(EMBEDDING, DIM, AnnMetric::Cosine), &items).unwrap();
+    assert_eq!(index.len(), 2);
+    assert!(!index.contains("zero") && !index.contains("nan") && !index.contains("short"));
+    let hits = index.search(&[0.5; DIM], 5, 16).unwrap();
+    let ids: Vec<&str> = hits.iter().map(|h| h.item_id.as_str()).collect();
+    assert_eq!(ids, ["a", "b"]);
+}
+
+#[test]
 fn build_skips_items_without_the_embedding() {
     let items = [
         item("a", &[(EMBEDDING, vec![1.0; DIM])]),

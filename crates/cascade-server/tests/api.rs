@@ -279,6 +279,138 @@ async fn oversize_bodies_and_batches_are_refused_with_json() {
 }
 
 #[tokio::test]
+async fn a_garbage_body_over_the_record_limit_is_refused_by_its_count() {
+    let server = TestServer::with_config(|c| c.server_conf.max_batch_records = 1000);
+    let garbage = "x\n".repeat(200_000).into_bytes();
+    for content_type in ["application/x-ndjson", "text/plain"] {
+        let (status, body) = server
+            .send(Method::POST, "/api/events", content_type, garbage.clone())
+            .await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+        let msg = body["msg"].as_str().unwrap();
+        assert!(
+            msg.contains("200000 records") && msg.contains("MaxBatchRecords"),
+            "{msg}"
+        );
+        assert!(body["details"].as_array().unwrap().is_empty());
+    }
+    let array = format!("[{}0]", "0,".repeat(200_000));
+    let (status, body) = server.post("/api/events", &array).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+
+    let (status, body) = server
+        .send(
+            Method::POST,
+            "/api/events",
+            "application/x-ndjson",
+            "x\n".repeat(1000).into_bytes(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["details"].as_array().unwrap().len(), 1000);
+    assert_eq!(server.stored_events(), 0);
+}
+
+#[tokio::test]
+async fn oversized_and_careless_values_are_refused_with_the_record_and_field_named() {
+    let server = TestServer::new();
+    let now = cascade_core::time::now_ms();
+    let mut in_seconds = click("s", "u", "i", now / 1000);
+    in_seconds["value"] = json!(1e308);
+    let mut long_text = click("t", "u", "i", now);
+    long_text["text"] = json!("x".repeat(10 << 20));
+    let (status, body) = server
+        .events(json!([click("ok", "u", "i", now), in_seconds, long_text]))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        details(&body),
+        [
+            (Some(1), "value".into()),
+            (Some(1), "timestamp".into()),
+            (Some(2), "text".into())
+        ]
+    );
+    assert!(
+        body["details"][1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("looks like seconds"),
+        "{body}"
+    );
+
+    let fields: serde_json::Map<String, Value> =
+        (0..2000).map(|i| (format!("f{i}"), json!(i))).collect();
+    let (status, body) = server
+        .send(
+            Method::PUT,
+            "/api/items/wide",
+            JSON,
+            json!({"fields": fields}).to_string().into_bytes(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(details(&body), [(None, "fields".into())]);
+    let (status, body) = server
+        .send(
+            Method::PUT,
+            "/api/items/priced",
+            JSON,
+            json!({"fields": {"year": 1e308}}).to_string().into_bytes(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(details(&body), [(None, "fields.year".into())]);
+    assert_eq!(server.stored_events(), 0);
+}
+
+#[tokio::test]
+async fn popular_fills_the_requested_size_when_one_new_event_moves_the_window() {
+    let server = TestServer::new();
+    let spring_2017 = 1_491_004_800_000_i64;
+    let mut events = Vec::new();
+    for i in 0..12 {
+        server.put_item(&format!("old{i:02}")).await;
+        for n in 0..(12 - i) {
+            let id = format!("h{i}-{n}");
+            let uid = format!("reader{n}");
+            events.push(click(
+                &id,
+                &uid,
+                &format!("old{i:02}"),
+                spring_2017 + n * 60_000,
+            ));
+        }
+    }
+    server.put_item("today").await;
+    let history = events.len() as u64;
+    assert_eq!(server.events(Value::Array(events)).await.0, StatusCode::OK);
+    // As the demo's own example does: no timestamp, so it is stamped now.
+    let live = json!({"event_id": "live", "type": "click", "uid": "someone", "item_id": "today"});
+    assert_eq!(server.events(json!([live])).await.0, StatusCode::OK);
+    server.app.stream.wait_applied(history + 1).await;
+
+    let (status, body) = server
+        .post("/api/recommend", r#"{"uid": "stranger", "size": 10}"#)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let ids: Vec<&str> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["item_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "today", "old00", "old01", "old02", "old03", "old04", "old05", "old06", "old07",
+            "old08"
+        ],
+        "the window's one item, then what was popular before it"
+    );
+}
+
+#[tokio::test]
 async fn items_and_users_round_trip_and_bad_fields_are_named() {
     let server = TestServer::new();
     let item = json!({"fields": {"title": "Dune", "year": 1965, "tags": ["sf"]}, "embeddings": {"v": [1.0, 0.0, 0.5]}});
@@ -1051,6 +1183,55 @@ async fn a_restart_serves_the_same_results_without_rebuilding_the_indexes() {
     assert_eq!(ids, ["silmarillion"]);
     let (_, ids, _) = search(&server, json!({"vector": [0.0, 1.0, 0.05], "size": 1})).await;
     assert_eq!(ids, ["silmarillion"]);
+}
+
+#[tokio::test]
+async fn a_vector_without_direction_is_refused_and_a_stored_one_does_not_stop_a_start() {
+    let server = TestServer::new();
+    let body = json!({"embeddings": {"v": [0.0, 0.0, 0.0]}}).to_string();
+    let (status, answer) = server
+        .send(Method::PUT, "/api/items/z", JSON, body.into_bytes())
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(details(&answer), [(None, "embeddings.v".into())]);
+    put_json(
+        &server,
+        "east",
+        json!({"embeddings": {"v": [1.0, 0.0, 0.0]}}),
+    )
+    .await;
+    put_json(
+        &server,
+        "north",
+        json!({"embeddings": {"v": [0.0, 1.0, 0.0]}}),
+    )
+    .await;
+
+    // A store written by an older version may already hold such a vector; the next start
+    // rebuilds the index, as after a crash or an import.
+    let server = server.restart(|dir| {
+        let store = EmbeddedStore::open(dir).unwrap();
+        let zero = cascade_core::Item {
+            id: "z".into(),
+            fields: Default::default(),
+            embeddings: [("v".to_string(), vec![0.0; 3])].into(),
+        };
+        store.upsert_items(&[zero]).unwrap();
+    });
+    assert_eq!(server.index_origins(), [IndexOrigin::Built]);
+    let (status, ids, answer) = search(&server, json!({"vector": [1.0, 0.5, 0.0]})).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(
+        ids,
+        ["east", "north"],
+        "the zero vector is left out of the index"
+    );
+    let (status, _) = server.send(Method::GET, "/api/items/z", "", vec![]).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the item itself stays in the catalogue"
+    );
 }
 
 #[tokio::test]

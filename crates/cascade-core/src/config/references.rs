@@ -10,6 +10,7 @@ use super::CascadeConfig;
 use super::experiment::{param_target, parse_buckets};
 use super::rec::{ColdStartRankConf, GeneralRankConf, RankConf};
 use crate::expr::Expr;
+use crate::validate::MAX_EMBEDDING_DIMENSIONS;
 
 /// The event type of logged impressions.
 pub const IMPRESSION: &str = "impression";
@@ -102,10 +103,26 @@ pub fn check(config: &CascadeConfig) -> Vec<ConfigIssue> {
     checker.engine(config);
     checker.text_encoder(config);
     checker.ann(config);
+    checker.embedding_dimensions(config);
     checker.issues
 }
 
 impl<'a> Checker<'a> {
+    /// Each declared embedding has between 1 and [`MAX_EMBEDDING_DIMENSIONS`] dimensions.
+    fn embedding_dimensions(&mut self, config: &CascadeConfig) {
+        for (embedding, &dimensions) in &config.item_schema.embeddings {
+            if !(1..=MAX_EMBEDDING_DIMENSIONS).contains(&dimensions) {
+                self.issue(
+                    format!("ItemSchema.Embeddings.{embedding}"),
+                    format!(
+                        "declares {dimensions} dimensions; between 1 and \
+                         {MAX_EMBEDDING_DIMENSIONS} are allowed"
+                    ),
+                );
+            }
+        }
+    }
+
     /// Each `AnnConfs` entry names a declared embedding and a graph that can be built.
     fn ann(&mut self, config: &CascadeConfig) {
         for (embedding, conf) in &config.ann_confs {

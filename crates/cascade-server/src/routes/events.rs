@@ -97,30 +97,24 @@ pub async fn post_events(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let partial = partial_requested(query.as_deref())?;
     let body = read_body(body, app.config().server_conf.max_body_bytes)?;
-    let records = split_records(&headers, &body)?;
-    let limit = app.config().server_conf.max_batch_records;
-    if records.len() > limit {
-        return Err(ApiError::status(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "batch has {} records; at most {limit} are accepted (ServerConf.MaxBatchRecords)",
-                records.len()
-            ),
-        ));
-    }
-    let total = records.len();
+    let config = app.config();
+    let batch = split_records(&headers, &body, config.server_conf.max_batch_records)?;
+    let total = batch.len();
     let now = now_ms();
     let mut events: Vec<Event> = Vec::with_capacity(total);
     let mut errors: Vec<FieldError> = Vec::new();
-    for (index, record) in records.into_iter().enumerate() {
+    batch.for_each(|index, record| {
         match record
             .map_err(|e| vec![e])
-            .and_then(|value| parse_event(value, &app.config().event_conf, now))
+            .and_then(|value| parse_event(value, &config.event_conf, now))
         {
             Ok(event) => events.push(event),
-            Err(field_errors) => errors.extend(field_errors.into_iter().map(|e| e.at(index))),
+            Err(field_errors) if errors.len() < MAX_DETAILS => {
+                errors.extend(field_errors.into_iter().map(|e| e.at(index)))
+            }
+            Err(_) => {}
         }
-    }
+    })?;
     let rejected_records = total - events.len();
     if rejected_records > 0 {
         count_events("rejected", rejected_records);

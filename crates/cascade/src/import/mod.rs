@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use cascade_core::config::{CascadeConfig, TextEncoderConf};
-use cascade_core::time::{TimestampMs, parse_instant};
+use cascade_core::time::{TimestampMs, parse_instant, seconds_mistake};
 use cascade_retrieval::ItemEmbedder;
 use cascade_store::{EmbeddedStore, Stores};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -90,6 +90,9 @@ pub fn parse_time_range(text: &str) -> anyhow::Result<(TimestampMs, TimestampMs)
             .with_context(|| format!("--timestamps: `{s}` is not a date or epoch milliseconds"))
     };
     let (start, end) = (parse(start)?, parse(end)?);
+    if let Some(reason) = [start, end].into_iter().find_map(seconds_mistake) {
+        bail!("--timestamps: {reason}");
+    }
     if end <= start {
         bail!("--timestamps: the end must be after the start");
     }
