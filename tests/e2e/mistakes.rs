@@ -118,7 +118,7 @@ fn tab_separated_files_are_read_by_extension_or_delimiter_and_a_wrong_one_is_nam
     let output = import_events(&txt, &dir.path().join("comma"), &args);
     assert_fails_with(
         &output,
-        &["no column `user_id`", "1 column(s)", "pass --delimiter tab"],
+        &["has no column `", "1 column(s)", "pass --delimiter tab"],
     );
 }
 
@@ -220,7 +220,12 @@ fn log_lines_written_to_a_file_carry_no_colour_codes() {
         .lines()
         .map_while(Result::ok)
         .any(|line| line.starts_with("ready"));
-    child.kill().unwrap();
+    // SIGTERM: the server logs `stopped` on its way out.
+    let terminated = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(terminated.success());
     child.wait().unwrap();
     assert!(ready, "the server did not get ready");
     let written = std::fs::read_to_string(&log).unwrap();

@@ -252,14 +252,18 @@ impl<'a> CsvMapping<'a> {
     }
 }
 
-/// The header's columns, and a hint at `--delimiter` when the whole header is one column that
-/// another usual separator would split.
+/// How many of the header's columns an error quotes.
+const QUOTED_COLUMNS: usize = 20;
+
+/// The header's columns (the first few), and a hint at `--delimiter` when the whole header is
+/// one column that another usual separator would split.
 fn describe_header(header: &csv::StringRecord, delimiter: u8) -> String {
     let columns: Vec<String> = header.iter().map(|h| format!("`{h}`")).collect();
     let mut description = format!(
-        "the header row has {} column(s): {}",
+        "the header row has {} column(s): {}{}",
         columns.len(),
-        columns.join(", ")
+        columns[..columns.len().min(QUOTED_COLUMNS)].join(", "),
+        if columns.len() > QUOTED_COLUMNS { ", …" } else { "" }
     );
     if let [only] = columns.as_slice()
         && let Some(separator) = [b'\t', b',', b';', b'|']
