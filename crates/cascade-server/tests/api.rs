@@ -1201,7 +1201,10 @@ async fn items_stored_without_vectors_are_embedded_in_the_background() {
 #[tokio::test]
 async fn similar_answers_for_an_item_the_background_pass_has_not_embedded_yet() {
     let server = semantic_server(None);
-    assert!(server.app.embedder.is_some(), "run scripts/install-model.sh");
+    assert!(
+        server.app.embedder.is_some(),
+        "run scripts/install-model.sh"
+    );
     put_title(&server, "hp", "Harry Potter and the Philosopher's Stone").await;
     put_title(&server, "cook", "Mastering the Art of French Cooking").await;
     put_title(&server, "war", "A History of the Second World War").await;
@@ -1221,7 +1224,12 @@ async fn similar_answers_for_an_item_the_background_pass_has_not_embedded_yet() 
     server.app.stores.items.upsert_items(&[unembedded]).unwrap();
 
     let (status, answer) = server
-        .send(Method::GET, "/api/items/wizards/similar?size=2", "", vec![])
+        .send(
+            Method::GET,
+            "/api/items/wizards/similar?size=2&embedding=text",
+            "",
+            vec![],
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["items"][0]["item_id"], "hp", "{answer}");

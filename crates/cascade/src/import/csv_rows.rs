@@ -263,7 +263,11 @@ fn describe_header(header: &csv::StringRecord, delimiter: u8) -> String {
         "the header row has {} column(s): {}{}",
         columns.len(),
         columns[..columns.len().min(QUOTED_COLUMNS)].join(", "),
-        if columns.len() > QUOTED_COLUMNS { ", …" } else { "" }
+        if columns.len() > QUOTED_COLUMNS {
+            ", …"
+        } else {
+            ""
+        }
     );
     if let [only] = columns.as_slice()
         && let Some(separator) = [b'\t', b',', b';', b'|']
