@@ -118,6 +118,26 @@ fn tab_separated_files_are_read_by_extension_or_delimiter_and_a_wrong_one_is_nam
     let output = import_events(&txt, &dir.path().join("comma"), &args);
     assert_fails_with(
         &output,
+        &["header row is one column", "pass --delimiter tab"],
+    );
+    // Columns named like the event fields, so nothing is mapped by hand: refused all the same.
+    let named = dir.path().join("named.txt");
+    std::fs::write(&named, "uid\titem_id\n1\t10\n").unwrap();
+    let output = import_events(
+        &named,
+        &dir.path().join("named"),
+        &["--format", "csv", "--type", "click"],
+    );
+    assert_fails_with(
+        &output,
+        &["header row is one column", "pass --delimiter tab"],
+    );
+    // A separator chosen by hand that is wrong: the missing column's error shows the header.
+    let mut args = vec!["--format", "csv", "--delimiter", ";"];
+    args.extend_from_slice(&map);
+    let output = import_events(&txt, &dir.path().join("semicolon"), &args);
+    assert_fails_with(
+        &output,
         &["has no column `", "1 column(s)", "pass --delimiter tab"],
     );
 }

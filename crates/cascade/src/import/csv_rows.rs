@@ -154,6 +154,7 @@ impl<'a> CsvMapping<'a> {
             .from_reader(reader);
         let header = reader.headers().context("reading the CSV header")?.clone();
         refuse_data_as_header(&header)?;
+        refuse_unsplit_header(&header, self.args.delimiter)?;
         let plan = self.plan(&header)?;
         let mut row = csv::StringRecord::new();
         let mut index = 0u64;
@@ -269,20 +270,49 @@ fn describe_header(header: &csv::StringRecord, delimiter: u8) -> String {
             ""
         }
     );
-    if let [only] = columns.as_slice()
-        && let Some(separator) = [b'\t', b',', b';', b'|']
-            .into_iter()
-            .find(|&s| s != delimiter && only.as_bytes().contains(&s))
-    {
-        let name = match separator {
-            b'\t' => "tab".to_string(),
-            other => char::from(other).to_string(),
-        };
+    if let Some(separator) = unsplit_separator(header, delimiter) {
+        let name = separator_name(separator);
         description.push_str(&format!(
             " (columns separated by `{name}`? pass --delimiter {name})"
         ));
     }
     description
+}
+
+/// The usual separator other than `delimiter` that a header of one column holds: a sign that
+/// the file's columns are separated by it.
+fn unsplit_separator(header: &csv::StringRecord, delimiter: u8) -> Option<u8> {
+    let [only] = header.iter().collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    [b'\t', b',', b';', b'|']
+        .into_iter()
+        .find(|&s| s != delimiter && only.as_bytes().contains(&s))
+}
+
+/// How `--delimiter` spells a separator.
+fn separator_name(separator: u8) -> String {
+    match separator {
+        b'\t' => "tab".to_string(),
+        other => char::from(other).to_string(),
+    }
+}
+
+/// Refuses a header of one column that another usual separator would split, when no
+/// `--delimiter` was chosen: read with commas, a tab-separated file would map no column.
+fn refuse_unsplit_header(header: &csv::StringRecord, chosen: Option<u8>) -> anyhow::Result<()> {
+    if chosen.is_some() {
+        return Ok(());
+    }
+    if let Some(separator) = unsplit_separator(header, b',') {
+        let name = separator_name(separator);
+        bail!(
+            "the header row is one column, `{}`, with `{name}` in it: if the columns are \
+             separated by `{name}`, pass --delimiter {name}",
+            &header[0]
+        );
+    }
+    Ok(())
 }
 
 /// Refuses a first row that looks like data rather than column names (every cell a number): the
