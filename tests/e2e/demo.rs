@@ -23,11 +23,6 @@ fn the_demo_serves_a_goodbooks_user_within_a_minute_and_every_example_it_prints_
     demo.wait_for_line("ready");
     let examples = printed_examples(&mut demo.stdout);
     let client = reqwest::blocking::Client::new();
-    // Each at once, as a reader who copies it straight away sends it.
-    for example in &examples {
-        assert_eq!(send_example(&client, example), StatusCode::OK, "{example}");
-    }
-    assert!(examples.len() >= 5, "{examples:?}");
     let answer: serde_json::Value = client
         .post(format!("{}/api/recommend", demo.base))
         // The trace names each stage's candidates and any source that timed out.
@@ -41,6 +36,11 @@ fn the_demo_serves_a_goodbooks_user_within_a_minute_and_every_example_it_prints_
         "took {:?}",
         started.elapsed()
     );
+    // Each example at once, as a reader who copies it straight away sends it.
+    for example in &examples {
+        assert_eq!(send_example(&client, example), StatusCode::OK, "{example}");
+    }
+    assert!(examples.len() >= 5, "{examples:?}");
     let items = answer["items"].as_array().unwrap();
     assert_eq!(
         items.len(),
