@@ -46,6 +46,7 @@ fn csv_events_are_mapped_summarised_and_deduplicated_on_reimport() {
         "rating",
         "--timestamps",
         "2017-01-01..2017-01-02",
+        "--allow-rejections",
     ];
     let first = String::from_utf8(run(&args).stdout).unwrap();
     assert!(
@@ -103,6 +104,7 @@ fn csv_items_take_their_types_from_the_schema() {
         data.to_str().unwrap(),
         "--map",
         "id=book_id",
+        "--allow-rejections",
     ]);
     let report = String::from_utf8(output.stdout).unwrap();
     assert!(report.contains("2 rows read, 1 accepted"), "{report}");
@@ -143,6 +145,7 @@ fn ndjson_records_use_the_api_shape_and_bad_lines_are_named() {
         file.to_str().unwrap(),
         "--data-dir",
         data.to_str().unwrap(),
+        "--allow-rejections",
     ]);
     let report = String::from_utf8(output.stdout).unwrap();
     assert!(

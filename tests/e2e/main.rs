@@ -3,5 +3,6 @@
 mod demo;
 mod durability;
 mod import;
+mod mistakes;
 mod reload;
 mod support;

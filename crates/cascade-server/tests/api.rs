@@ -1439,3 +1439,41 @@ async fn items_stored_without_vectors_are_embedded_in_the_background() {
     );
     assert_eq!(ids[0], "hp");
 }
+
+#[tokio::test]
+async fn similar_answers_for_an_item_the_background_pass_has_not_embedded_yet() {
+    let server = semantic_server(None);
+    assert!(
+        server.app.embedder.is_some(),
+        "run scripts/install-model.sh"
+    );
+    put_title(&server, "hp", "Harry Potter and the Philosopher's Stone").await;
+    put_title(&server, "cook", "Mastering the Art of French Cooking").await;
+    put_title(&server, "war", "A History of the Second World War").await;
+    // The background pass scans the catalogue once, when the server is ready.
+    server.app.wait_ready().await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Stored behind the server's back, as an import without the model stores it: text only.
+    let unembedded = cascade_core::Item {
+        id: "wizards".into(),
+        fields: [(
+            "title".to_string(),
+            cascade_core::FieldValue::Text("A School for Young Wizards".into()),
+        )]
+        .into(),
+        embeddings: Default::default(),
+    };
+    server.app.stores.items.upsert_items(&[unembedded]).unwrap();
+
+    let (status, answer) = server
+        .send(
+            Method::GET,
+            "/api/items/wizards/similar?size=2&embedding=text",
+            "",
+            vec![],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["items"][0]["item_id"], "hp", "{answer}");
+    assert_eq!(answer["size"], 2, "{answer}");
+}

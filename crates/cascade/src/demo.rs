@@ -1,9 +1,11 @@
 //! `cascade demo`: the bundled goodbooks-10k data in a fresh data directory, served.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use cascade_core::config::CascadeConfig;
+use cascade_server::App;
 use cascade_store::EmbeddedStore;
 
 use crate::import::{self, Format, Kind, MappingArgs, Source};
@@ -96,13 +98,25 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
             println!("{}", summary.report(&name));
         }
     }
-    let banner = "\ntry:\n  \
-        curl -s -XPOST http://{addr}/api/recommend -H 'Content-Type: application/json' -d '{\"uid\": \"1225\", \"size\": 5}'\n  \
+    crate::runtime()?.block_on(serve(config, None, Some(Box::new(examples))))
+}
+
+/// The example requests printed once the demo is ready. "Similar books" only with the text
+/// encoder on: without it the books have no vectors to compare.
+fn examples(app: &App, addr: SocketAddr) -> String {
+    let json = "-H 'Content-Type: application/json'";
+    let similar = match app.embedder {
+        Some(_) => format!("\n  curl -s http://{addr}/api/items/2/similar"),
+        None => String::new(),
+    };
+    format!(
+        "\ntry:\n  \
+        curl -s -XPOST http://{addr}/api/recommend {json} -d '{{\"uid\": \"1225\", \"size\": 5}}'\n  \
         curl -s http://{addr}/api/items/2\n  \
-        curl -s -XPOST http://{addr}/api/search -H 'Content-Type: application/json' -d '{\"query\": \"a boy wizard at a school of magic\", \"size\": 5}'\n  \
-        curl -s http://{addr}/api/items/2/similar\n  \
-        curl -s -XPOST http://{addr}/api/events -H 'Content-Type: application/json' -d '[{\"event_id\": \"demo-1\", \"type\": \"click\", \"uid\": \"1225\", \"item_id\": \"2\"}]'\n  \
+        curl -s -XPOST http://{addr}/api/search {json} -d '{{\"query\": \"a boy wizard at a school of magic\", \"size\": 5}}'\
+        {similar}\n  \
+        curl -s -XPOST http://{addr}/api/events {json} -d '[{{\"event_id\": \"demo-1\", \"type\": \"click\", \"uid\": \"1225\", \"item_id\": \"2\"}}]'\n  \
         curl -s http://{addr}/metrics | grep cascade_\n\
-        (Ctrl-C stops the server; the data stays in the data directory.)";
-    crate::runtime()?.block_on(serve(config, None, Some(banner.to_string())))
+        (Ctrl-C stops the server; the data stays in the data directory.)"
+    )
 }

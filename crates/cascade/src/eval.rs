@@ -6,6 +6,7 @@
 //! every item for each test user, the user's training items masked; Recall@K,
 //! NDCG@K and catalogue coverage measure the top K against the test part.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::thread;
 use std::time::Instant;
@@ -124,7 +125,8 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let data = dataset(&events, args);
     anyhow::ensure!(
         !data.interactions.is_empty(),
-        "no interaction events to evaluate"
+        "{}",
+        nothing_counted(&events, args)
     );
     let split = Split::new(&data.interactions, protocol, args.seed);
     let catalogue = data.items.len();
@@ -198,7 +200,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
 /// Every event of `--data-dir`, or of the bundled goodbooks data imported into a temporary one.
 fn load_events(args: &EvalArgs) -> anyhow::Result<(CascadeConfig, Vec<Event>)> {
     if args.config.data_dir.is_some() {
-        let config = args.config.load()?;
+        let config = args.config.load_existing()?;
         let dir = &config.storage_conf.data_dir;
         let stores = EmbeddedStore::open_stores(dir)
             .with_context(|| format!("opening {}", dir.display()))?;
@@ -249,6 +251,37 @@ fn dataset((config, events): &(CascadeConfig, Vec<Event>), args: &EvalArgs) -> D
         users,
         items,
     }
+}
+
+/// Why no event counted: the types `--event-types` asked for, and the interaction types the
+/// events hold, with how many of each.
+fn nothing_counted((config, events): &(CascadeConfig, Vec<Event>), args: &EvalArgs) -> String {
+    let asked = args.event_types.join(",");
+    let mut held: BTreeMap<&str, u64> = BTreeMap::new();
+    for event in events {
+        if config.event_conf.is_interaction(&event.event_type) {
+            *held.entry(event.event_type.as_str()).or_default() += 1;
+        }
+    }
+    if held.is_empty() {
+        return format!(
+            "no interaction events to evaluate: the data holds {} events, none of an \
+             interaction type",
+            events.len()
+        );
+    }
+    let listed: Vec<String> = held
+        .iter()
+        .map(|(kind, count)| format!("{kind} ({count})"))
+        .collect();
+    let types: Vec<&str> = held.keys().copied().collect();
+    format!(
+        "no interaction events to evaluate: only events of type {asked} count (--event-types, \
+         default rating), and the data holds interaction events of type {}; pass \
+         --event-types {} (or all)",
+        listed.join(", "),
+        types.join(",")
+    )
 }
 
 /// An item-CF index fed the training interactions (user and item indexes as ids), each

@@ -136,7 +136,7 @@ fn evaluate_all(args: &EvalSceneArgs) -> anyhow::Result<Vec<SceneReport>> {
         args.holdout_fraction
     );
     anyhow::ensure!(args.k > 0, "--k must be at least 1");
-    let base = args.config.load()?;
+    let base = args.config.load_existing()?;
     let mut configs = vec![(label(args.config.config.as_deref()), base.clone())];
     for path in &args.variants {
         let mut variant = CascadeConfig::load(path)

@@ -15,9 +15,11 @@ mod import;
 mod serve;
 mod train;
 
-use std::path::PathBuf;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
-use anyhow::Context;
+use anyhow::{Context, ensure};
 use cascade_core::config::CascadeConfig;
 use clap::{Parser, Subcommand};
 
@@ -57,6 +59,31 @@ impl ConfigArgs {
         }
         Ok(config)
     }
+
+    /// [Loads](Self::load) the configuration of a command that only reads the data directory,
+    /// and refuses a directory that holds no Cascade data (see [`require_data`]).
+    fn load_existing(&self) -> anyhow::Result<CascadeConfig> {
+        let config = self.load()?;
+        require_data(&config.storage_conf.data_dir)?;
+        Ok(config)
+    }
+}
+
+/// Refuses a data directory that does not exist or holds no Cascade database, for the commands
+/// that only read one: opening it would create it, and a mistyped path would read as an empty
+/// store.
+fn require_data(dir: &Path) -> anyhow::Result<()> {
+    ensure!(
+        dir.is_dir(),
+        "the data directory {} does not exist (check --data-dir or StorageConf.DataDir)",
+        dir.display()
+    );
+    ensure!(
+        dir.join(cascade_store::embedded::DATABASE_FILE).exists(),
+        "{} holds no Cascade data: import events and items first (cascade import)",
+        dir.display()
+    );
+    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -88,15 +115,29 @@ enum Command {
     Train(train::TrainArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+/// Runs the command; an error is printed as `error: ` and its chain of causes (no backtrace,
+/// even under `RUST_BACKTRACE`: the error is the user's to read), with exit status 1.
+fn main() -> ExitCode {
+    let stderr_is_terminal = std::io::stderr().is_terminal();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(stderr_is_terminal)
         .init();
     let cli = Cli::parse();
-    match cli.command {
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Serve {
             config: config_args,
             listen,

@@ -1,6 +1,7 @@
 //! `cascade serve`: open the data directory, bind, serve until Ctrl-C or SIGTERM, then save the
 //! derived indexes for the next start.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -22,14 +23,17 @@ pub fn apply_listen(config: &mut CascadeConfig, listen: &str) -> anyhow::Result<
     Ok(())
 }
 
+/// What to print once the server is ready, from the app and the address it listens on.
+pub type Banner = Box<dyn FnOnce(&App, SocketAddr) -> String>;
+
 /// Serves until a shutdown signal. Prints `listening on http://ADDR` once bound, `ready`
 /// once the event log is replayed and the derived state computed from it, and then `banner`
-/// (with `{addr}` filled in) if given.
+/// if given.
 /// With a `config_file`, a change of the file reloads the configuration.
 pub async fn serve(
     config: CascadeConfig,
     config_file: Option<PathBuf>,
-    banner: Option<String>,
+    banner: Option<Banner>,
 ) -> anyhow::Result<()> {
     // Refused before the data directory is opened (Server::bind checks again).
     Access::from_env(&config)?.check_listen(&config.listen_conf)?;
@@ -46,7 +50,7 @@ pub async fn serve(
     app.wait_ready().await;
     println!("ready: {} events replayed", app.startup_events);
     if let Some(banner) = banner {
-        println!("{}", banner.replace("{addr}", &addr.to_string()));
+        println!("{}", banner(&app, addr));
     }
     running.await.context("the server task")??;
     app.persist_indexes()

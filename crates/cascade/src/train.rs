@@ -225,11 +225,7 @@ fn instant(flag: &str, text: Option<&str>) -> anyhow::Result<Option<TimestampMs>
 /// Opens the data directory, which must hold Cascade data and must not be held by a server.
 fn open(config: &CascadeConfig) -> anyhow::Result<Stores> {
     let dir = &config.storage_conf.data_dir;
-    ensure!(
-        dir.join(cascade_store::embedded::DATABASE_FILE).exists(),
-        "{} holds no Cascade data: import events and items first (cascade import)",
-        dir.display()
-    );
+    crate::require_data(dir)?;
     EmbeddedStore::open_stores(dir).with_context(|| {
         format!(
             "opening {} (training reads the data directory while no server holds it: stop \

@@ -1,11 +1,12 @@
-//! `GET /api/items/{id}/similar`: the items nearest to an item by one of its embeddings.
+//! `GET /api/items/{id}/similar`: the items nearest to an item by one of its embeddings (for
+//! an item with text but no vector yet, by the vector of its text, computed on the spot).
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use cascade_core::FieldError;
+use cascade_core::{FieldError, Item};
 
 use crate::app::App;
 use crate::error::ApiError;
@@ -67,16 +68,13 @@ pub async fn similar(
             format!("`{embedding}` is not declared in ItemSchema.Embeddings"),
         )
     })?;
-    let item = app
+    let mut item = app
         .stores
         .items
         .get_item(&id)?
         .ok_or_else(|| ApiError::not_found(format!("item `{id}`")))?;
     if !item.embeddings.contains_key(&embedding) {
-        return Err(bad(
-            "embedding",
-            format!("item `{id}` has no `{embedding}` vector"),
-        ));
+        item = embedded_now(&app, item, &embedding).await?;
     }
     let hits = index
         .similar(&item, size, 64)
@@ -88,6 +86,30 @@ pub async fn similar(
     Ok(Json(
         serde_json::json!({"code": 200, "msg": "success", "size": items.len(), "items": items}),
     ))
+}
+
+/// `item` with its `embedding` vector computed now, when the text encoder fills that embedding
+/// and the item has text: an item the background pass has not reached yet (or whose encoding
+/// failed at write time) answers from its text like any other. The vector is not stored: the
+/// background pass stores it. Without text or encoder, a 400 says the item has no vector.
+async fn embedded_now(app: &App, mut item: Item, embedding: &str) -> Result<Item, ApiError> {
+    let Some(embedder) = app
+        .embedder
+        .clone()
+        .filter(|embedder| embedder.embedding() == embedding && embedder.needs_vector(&item))
+    else {
+        return Err(bad(
+            "embedding",
+            format!("item `{}` has no `{embedding}` vector", item.id),
+        ));
+    };
+    let internal = |error: String| ApiError::status(StatusCode::INTERNAL_SERVER_ERROR, error);
+    tokio::task::spawn_blocking(move || {
+        embedder.fill(std::slice::from_mut(&mut item)).map(|_| item)
+    })
+    .await
+    .map_err(|error| internal(error.to_string()))?
+    .map_err(|error| internal(error.to_string()))
 }
 
 fn bad(field: &str, reason: String) -> ApiError {

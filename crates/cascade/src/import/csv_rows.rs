@@ -30,9 +30,11 @@ const EVENT_TARGETS: &[&str] = &[
     "context.device",
 ];
 
-/// Counts the data rows of a CSV source.
-pub fn count_rows(reader: impl Read) -> anyhow::Result<u64> {
-    let mut reader = csv::Reader::from_reader(reader);
+/// Counts the data rows of a CSV source whose columns `delimiter` separates.
+pub fn count_rows(reader: impl Read, delimiter: u8) -> anyhow::Result<u64> {
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .from_reader(reader);
     let mut record = csv::ByteRecord::new();
     let mut rows = 0;
     while reader
@@ -98,15 +100,20 @@ impl<'a> CsvMapping<'a> {
 
     /// The (target, column index) pairs for this header.
     fn plan(&self, header: &csv::StringRecord) -> anyhow::Result<Vec<(String, usize)>> {
-        let index_of = |column: &str| {
-            header
-                .iter()
-                .position(|h| h == column)
-                .with_context(|| format!("--map: the file has no column `{column}`"))
+        let index_of = |column: &str, how: &str| {
+            header.iter().position(|h| h == column).with_context(|| {
+                format!(
+                    "{how}: the file has no column `{column}`; {}",
+                    describe_header(header, self.args.delimiter())
+                )
+            })
         };
         let mut plan = Vec::new();
         for (target, column) in &self.explicit {
-            plan.push((target.clone(), index_of(column)?));
+            plan.push((
+                target.clone(),
+                index_of(column, &format!("--map {target}={column}"))?,
+            ));
         }
         let mapped = |target: &str| self.explicit.contains_key(target);
         match self.kind {
@@ -121,7 +128,10 @@ impl<'a> CsvMapping<'a> {
             }
             Kind::Items | Kind::Users => {
                 if !mapped("id") {
-                    plan.push(("id".into(), index_of("id")?));
+                    plan.push((
+                        "id".into(),
+                        index_of("id", "the id column (--map id=COLUMN names another)")?,
+                    ));
                 }
                 let id_column = plan.iter().find(|(t, _)| t == "id").map(|(_, i)| *i);
                 if self.explicit.keys().all(|t| t == "id") {
@@ -138,8 +148,13 @@ impl<'a> CsvMapping<'a> {
 
     /// Reads every row into `sink`.
     pub fn read(&self, reader: impl Read, sink: &mut Sink) -> anyhow::Result<()> {
-        let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(true)
+            .delimiter(self.args.delimiter())
+            .from_reader(reader);
         let header = reader.headers().context("reading the CSV header")?.clone();
+        refuse_data_as_header(&header)?;
+        refuse_unsplit_header(&header, self.args.delimiter)?;
         let plan = self.plan(&header)?;
         let mut row = csv::StringRecord::new();
         let mut index = 0u64;
@@ -236,6 +251,82 @@ impl<'a> CsvMapping<'a> {
         record.insert(container.into(), Value::Object(fields));
         Ok(Value::Object(record))
     }
+}
+
+/// How many of the header's columns an error quotes.
+const QUOTED_COLUMNS: usize = 20;
+
+/// The header's columns (the first few), and a hint at `--delimiter` when the whole header is
+/// one column that another usual separator would split.
+fn describe_header(header: &csv::StringRecord, delimiter: u8) -> String {
+    let columns: Vec<String> = header.iter().map(|h| format!("`{h}`")).collect();
+    let mut description = format!(
+        "the header row has {} column(s): {}{}",
+        columns.len(),
+        columns[..columns.len().min(QUOTED_COLUMNS)].join(", "),
+        if columns.len() > QUOTED_COLUMNS {
+            ", …"
+        } else {
+            ""
+        }
+    );
+    if let Some(separator) = unsplit_separator(header, delimiter) {
+        let name = separator_name(separator);
+        description.push_str(&format!(
+            " (columns separated by `{name}`? pass --delimiter {name})"
+        ));
+    }
+    description
+}
+
+/// The usual separator other than `delimiter` that a header of one column holds: a sign that
+/// the file's columns are separated by it.
+fn unsplit_separator(header: &csv::StringRecord, delimiter: u8) -> Option<u8> {
+    let [only] = header.iter().collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    [b'\t', b',', b';', b'|']
+        .into_iter()
+        .find(|&s| s != delimiter && only.as_bytes().contains(&s))
+}
+
+/// How `--delimiter` spells a separator.
+fn separator_name(separator: u8) -> String {
+    match separator {
+        b'\t' => "tab".to_string(),
+        other => char::from(other).to_string(),
+    }
+}
+
+/// Refuses a header of one column that another usual separator would split, when no
+/// `--delimiter` was chosen: read with commas, a tab-separated file would map no column.
+fn refuse_unsplit_header(header: &csv::StringRecord, chosen: Option<u8>) -> anyhow::Result<()> {
+    if chosen.is_some() {
+        return Ok(());
+    }
+    if let Some(separator) = unsplit_separator(header, b',') {
+        let name = separator_name(separator);
+        bail!(
+            "the header row is one column, `{}`, with `{name}` in it: if the columns are \
+             separated by `{name}`, pass --delimiter {name}",
+            &header[0]
+        );
+    }
+    Ok(())
+}
+
+/// Refuses a first row that looks like data rather than column names (every cell a number): the
+/// first row is always the header, so a file without one would lose a row and map nothing.
+fn refuse_data_as_header(header: &csv::StringRecord) -> anyhow::Result<()> {
+    let is_number = |cell: &str| cell.trim().parse::<f64>().is_ok();
+    if !header.is_empty() && header.iter().all(is_number) {
+        bail!(
+            "the first row ({}) looks like data, not a header: the first row must name the \
+             columns; add a header row",
+            header.iter().collect::<Vec<_>>().join(",")
+        );
+    }
+    Ok(())
 }
 
 fn number_or_text(cell: &str) -> Value {

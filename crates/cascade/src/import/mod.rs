@@ -34,7 +34,7 @@ pub enum Kind {
 /// The file format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
-    /// Comma-separated values with a header row.
+    /// Delimiter-separated values (`,` unless `--delimiter` says otherwise) with a header row.
     Csv,
     /// One JSON record per line, in the API's shape.
     Ndjson,
@@ -49,9 +49,13 @@ pub struct ImportArgs {
     pub file: PathBuf,
     #[command(flatten)]
     pub config: crate::ConfigArgs,
-    /// The format; by default taken from the file extension (.csv, else NDJSON).
+    /// The format; by default taken from the file extension (.csv and .tsv, else NDJSON).
     #[arg(long, value_enum)]
     pub format: Option<Format>,
+    /// Exits 0 when some rows were rejected (the others are stored either way); without it an
+    /// import that rejected any row exits 1. An import that stored nothing always exits 1.
+    #[arg(long)]
+    pub allow_rejections: bool,
     #[command(flatten)]
     pub mapping: MappingArgs,
 }
@@ -78,6 +82,30 @@ pub struct MappingArgs {
     /// The separator of tag lists in CSV cells.
     #[arg(long, default_value_t = '|')]
     pub tag_separator: char,
+    /// The separator of CSV columns: one character, or `tab` (also `\t`); by default `,`, and
+    /// tab for a .tsv file.
+    #[arg(long, value_parser = parse_delimiter)]
+    pub delimiter: Option<u8>,
+}
+
+impl MappingArgs {
+    /// The separator of CSV columns.
+    pub fn delimiter(&self) -> u8 {
+        self.delimiter.unwrap_or(b',')
+    }
+}
+
+/// Reads `--delimiter`: one ASCII character, or `tab` / `\t`.
+fn parse_delimiter(text: &str) -> Result<u8, String> {
+    match text {
+        "tab" | "\\t" | "\t" => Ok(b'\t'),
+        _ => match text.as_bytes() {
+            [byte] if byte.is_ascii() => Ok(*byte),
+            _ => Err(format!(
+                "must be one ASCII character or `tab`, got `{text}`"
+            )),
+        },
+    }
 }
 
 /// Parses `START..END` into an instant range.
@@ -102,12 +130,19 @@ pub fn parse_time_range(text: &str) -> anyhow::Result<(TimestampMs, TimestampMs)
 /// Runs `cascade import`.
 pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
     let config = args.config.load()?;
-    let stores = EmbeddedStore::open_stores(&config.storage_conf.data_dir)
-        .with_context(|| format!("opening {}", config.storage_conf.data_dir.display()))?;
-    let format = args.format.unwrap_or_else(|| format_of(&args.file));
     let size = std::fs::metadata(&args.file)
         .with_context(|| format!("opening {}", args.file.display()))?
         .len();
+    let format = match args.format {
+        Some(format) => format,
+        None => guess_format(&args.file)?,
+    };
+    let mut mapping = args.mapping.clone();
+    if mapping.delimiter.is_none() && has_extension(&args.file, "tsv") {
+        mapping.delimiter = Some(b'\t');
+    }
+    let stores = EmbeddedStore::open_stores(&config.storage_conf.data_dir)
+        .with_context(|| format!("opening {}", config.storage_conf.data_dir.display()))?;
     let path = args.file.clone();
     let source = Source {
         name: file_stem(&args.file),
@@ -123,9 +158,10 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
         stores: &stores,
         embedder: embedder.as_ref(),
     };
-    let summary = import_to(args.kind, format, source, &args.mapping, &destination, true)?;
-    println!("{}", summary.report(&args.file.display().to_string()));
-    Ok(())
+    let summary = import_to(args.kind, format, source, &mapping, &destination, true)?;
+    let what = args.file.display().to_string();
+    println!("{}", summary.report(&what));
+    summary.check(&what, args.allow_rejections)
 }
 
 /// The text encoder for an items import; without the model, a message and `None`: the items
@@ -145,11 +181,40 @@ fn load_embedder(conf: &TextEncoderConf, config: &CascadeConfig) -> Option<ItemE
     }
 }
 
-fn format_of(path: &Path) -> Format {
-    match path.extension().and_then(|e| e.to_str()) {
-        Some(ext) if ext.eq_ignore_ascii_case("csv") => Format::Csv,
-        _ => Format::Ndjson,
+/// The format of a file by its extension: CSV for .csv and .tsv, else NDJSON. A file read as
+/// NDJSON for want of an extension that says so must start with a JSON line; otherwise the
+/// error suggests `--format csv` (rather than rejecting every line as malformed JSON).
+fn guess_format(path: &Path) -> anyhow::Result<Format> {
+    if has_extension(path, "csv") || has_extension(path, "tsv") {
+        return Ok(Format::Csv);
     }
+    if ["ndjson", "jsonl", "json"]
+        .iter()
+        .any(|ext| has_extension(path, ext))
+    {
+        return Ok(Format::Ndjson);
+    }
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let first = BufReader::new(file)
+        .lines()
+        .map_while(Result::ok)
+        .find(|line| !line.trim().is_empty());
+    if let Some(line) = first
+        && let Err(error) = serde_json::from_str::<serde_json::Value>(&line)
+    {
+        bail!(
+            "{} has no .csv, .tsv or .ndjson extension, so it is read as NDJSON (one JSON record \
+             per line), but its first line is not JSON ({error}); if this is CSV, pass --format csv",
+            path.display()
+        );
+    }
+    Ok(Format::Ndjson)
+}
+
+fn has_extension(path: &Path, wanted: &str) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|ext| ext.eq_ignore_ascii_case(wanted))
 }
 
 fn file_stem(path: &Path) -> String {
@@ -239,7 +304,7 @@ pub fn import_to(
     match format {
         Format::Csv => {
             let rows = match mapping.timestamps {
-                Some(_) => Some(csv_rows::count_rows((source.open)()?)?),
+                Some(_) => Some(csv_rows::count_rows((source.open)()?, mapping.delimiter())?),
                 None => None,
             };
             let mapping = CsvMapping::new(kind, mapping, &source.name, config, rows)?;

@@ -43,6 +43,28 @@ impl Summary {
         }
     }
 
+    /// Refuses an import of `what` that stored nothing (no row read, or every row rejected),
+    /// and one that rejected any row unless `allow_rejections`. Rows already stored (duplicate
+    /// events) count as imported, so importing a file again succeeds.
+    pub fn check(&self, what: &str, allow_rejections: bool) -> anyhow::Result<()> {
+        let imported = self.accepted + self.duplicates;
+        anyhow::ensure!(self.read > 0, "{what} holds no rows: nothing was imported");
+        anyhow::ensure!(
+            imported > 0,
+            "every row of {what} was rejected ({} rows): nothing was imported",
+            self.rejected
+        );
+        anyhow::ensure!(
+            self.rejected == 0 || allow_rejections,
+            "{} of the {} rows of {what} were rejected (the other {imported} are stored); fix \
+             them and import the file again, or pass --allow-rejections to accept a partial \
+             import",
+            self.rejected,
+            self.read
+        );
+        Ok(())
+    }
+
     /// A human-readable report.
     pub fn report(&self, what: &str) -> String {
         let mut out = format!(
