@@ -23,5 +23,5 @@ pub use error::{FieldError, ValidationError};
 pub use event::{Event, EventContext, EventTypes};
 pub use item::{FieldType, FieldValue, Item, ItemSchema};
 pub use observer::{EventObserver, ItemObserver};
-pub use request::RequestContext;
+pub use request::{RequestContext, Shortfalls};
 pub use user::User;

@@ -2,7 +2,9 @@
 //! to experiments, the scene's pipelines run concurrently under one deadline, their results
 //! merge, and when the whole scene fails the user's last good response (or the popular
 //! items) is served, marked degraded. An answer that some pipeline made without a recall
-//! source or a stage is served marked degraded too, naming what was missing.
+//! source or a stage, or without feature values the feature store did not give by the
+//! deadline (noted in the request's shortfalls), is served marked degraded too, naming what
+//! was missing.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -73,10 +75,31 @@ pub struct Outcome {
     pub items: Vec<Candidate>,
     /// The experiments the user was in, joined by `_`.
     pub experiment_id: String,
-    /// Why the answer is a fallback or partial, when it is.
+    /// Why the answer is a fallback or partial, when it is: [`Outcome::degraded_reasons`]
+    /// joined by `; `.
     pub degraded: Option<String>,
+    /// Each thing the answer did without (or the fallback it is), with why; empty for a
+    /// complete answer.
+    pub degraded_reasons: Vec<String>,
     /// The trace, when the request asked for one.
     pub trace: Option<Trace>,
+}
+
+impl Outcome {
+    fn new(
+        items: Vec<Candidate>,
+        experiment_id: String,
+        degraded_reasons: Vec<String>,
+        trace: Option<Trace>,
+    ) -> Self {
+        Self {
+            items,
+            experiment_id,
+            degraded: (!degraded_reasons.is_empty()).then(|| degraded_reasons.join("; ")),
+            degraded_reasons,
+            trace,
+        }
+    }
 }
 
 /// A request the engine cannot serve as asked.
@@ -243,7 +266,10 @@ impl Engine {
         let assignment = self.router.assign(&scene, &request.uid);
         let pipelines = spec::resolve(&self.config, &scene, &assignment.params);
         let deadline = Instant::now() + Duration::from_millis(self.config.engine_conf.timeout_ms);
-        let request = Arc::new(request);
+        let request = Arc::new(RequestContext {
+            deadline: Some(deadline),
+            ..request
+        });
         let main_sorts = pipelines
             .iter()
             .find(|p| p.name == MAIN_PIPELINE)
@@ -293,6 +319,7 @@ impl Engine {
                 self.config.engine_conf.timeout_ms
             ));
         }
+        shortfalls.extend(request.shortfalls.take());
         // The scene fails when its main pipeline (or every pipeline) produced nothing; a
         // failed secondary pipeline only degrades the answer.
         let main_failed = expected.iter().any(|p| p == MAIN_PIPELINE)
@@ -332,24 +359,13 @@ impl Engine {
         // it is the user's last good one, even when partial (it still says so).
         if failures.is_empty() && (shortfalls.is_empty() || !items.is_empty()) {
             self.shared.responses.insert(key, Arc::new(items.clone()));
-            return Ok(Outcome {
-                items,
-                experiment_id,
-                degraded: (!shortfalls.is_empty()).then(|| shortfalls.join("; ")),
-                trace,
-            });
+            return Ok(Outcome::new(items, experiment_id, shortfalls, trace));
         }
         failures.extend(shortfalls);
-        let reason = failures.join("; ");
         if scene_failed || items.is_empty() {
-            return Ok(self.fallback(&key, &request, reason, experiment_id, trace));
+            return Ok(self.fallback(&key, &request, failures, experiment_id, trace));
         }
-        Ok(Outcome {
-            items,
-            experiment_id,
-            degraded: Some(reason),
-            trace,
-        })
+        Ok(Outcome::new(items, experiment_id, failures, trace))
     }
 
     /// The user's last good response, else the popular items, marked degraded.
@@ -357,31 +373,23 @@ impl Engine {
         &self,
         key: &(String, String),
         request: &RequestContext,
-        reason: String,
+        mut reasons: Vec<String>,
         experiment_id: String,
         trace: Option<Trace>,
     ) -> Outcome {
         metrics::counter!("cascade_recommend_fallbacks_total").increment(1);
         if let Some(cached) = self.shared.responses.get(key) {
+            reasons.push("served the last good response".into());
             let mut items = self
                 .shared
                 .fallback
                 .not_yet_interacted(&request.uid, &cached);
             items.truncate(request.size);
-            return Outcome {
-                items,
-                experiment_id,
-                degraded: Some(format!("{reason}; served the last good response")),
-                trace,
-            };
+            return Outcome::new(items, experiment_id, reasons, trace);
         }
+        reasons.push("served popular items".into());
         let items = self.shared.fallback.recommend(request).unwrap_or_default();
-        Outcome {
-            items,
-            experiment_id,
-            degraded: Some(format!("{reason}; served popular items")),
-            trace,
-        }
+        Outcome::new(items, experiment_id, reasons, trace)
     }
 
     /// Merges the pipelines' candidates (each item once) by the configured policy, moving

@@ -4,8 +4,9 @@
 //! [`ItemStatsIndex`] follows the event log and keeps each item's interaction statistics;
 //! [`LiveFeatureSource`] answers [`FeatureSource`] from it, from the users' interaction
 //! histories, from the engine's item cache and from the feature store (window features,
-//! enricher outputs). Offline jobs answer the same trait from training data, so a model sees
-//! features computed by the same code in both places.
+//! enricher outputs; read through a [`FeatureReader`], within the request's deadline). Offline
+//! jobs answer the same trait from training data, so a model sees features computed by the
+//! same code in both places.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
@@ -14,11 +15,13 @@ use std::sync::Arc;
 use cascade_core::{Event, EventObserver, EventTypes, RequestContext};
 use cascade_rank::features::{FeatureSource, ItemStats, ProfileNeeds, RATING_EVENT, UserProfile};
 use cascade_store::FeatureStore;
-use cascade_store::features::{UserItemFeatures, read_user_and_items};
+use cascade_store::features::UserItemFeatures;
 use cascade_stream::UserHistory;
 use parking_lot::{Mutex, RwLock};
 
+use crate::breaker::CircuitBreaker;
 use crate::engine::Shared;
+use crate::feature_reads::FeatureReader;
 
 /// Each item's interaction statistics, kept up to date from the event log: distinct users who
 /// interacted (each user counted once per item), and the ratings received (one per user).
@@ -115,7 +118,8 @@ impl EventObserver for ItemStatsIndex {
 /// The [`FeatureSource`] of a running engine: user profiles from the users' recent
 /// interactions (items read through the engine's cache), item statistics from an
 /// [`ItemStatsIndex`], feature-store values from the store given by
-/// [`LiveFeatureSource::with_store`] (without one they read as missing). Scores of recall
+/// [`LiveFeatureSource::with_store`] (without one they read as missing; so do they when the
+/// store gives no answer by the request's deadline). Scores of recall
 /// sources that did not propose a candidate are not computed online: those features read as
 /// missing.
 pub struct LiveFeatureSource {
@@ -123,7 +127,7 @@ pub struct LiveFeatureSource {
     stats: Arc<ItemStatsIndex>,
     shared: Arc<Shared>,
     history_len: usize,
-    store: Option<Arc<dyn FeatureStore>>,
+    store: Option<FeatureReader>,
 }
 
 impl LiveFeatureSource {
@@ -143,10 +147,11 @@ impl LiveFeatureSource {
         }
     }
 
-    /// The same source reading `user_feature.*` and `item_feature.*` from `store`.
-    pub fn with_store(self, store: Arc<dyn FeatureStore>) -> Self {
+    /// The same source reading `user_feature.*` and `item_feature.*` from `store`, skipping
+    /// the reads while `breaker` is open.
+    pub fn with_store(self, store: Arc<dyn FeatureStore>, breaker: CircuitBreaker) -> Self {
         Self {
-            store: Some(store),
+            store: Some(FeatureReader::start(store, breaker)),
             ..self
         }
     }
@@ -173,8 +178,9 @@ impl FeatureSource for LiveFeatureSource {
         self.stats.get_all(item_ids)
     }
 
-    /// One [`read_user_and_items`]; a failed read is logged, counted
-    /// (`cascade_feature_store_read_failures_total`) and reads as missing.
+    /// One [`FeatureReader::read`]; a read that gave no values (failed, late, skipped) reads
+    /// as missing and is noted in the request's shortfalls (the answer is marked degraded); a
+    /// failed or late one is logged and counted (`cascade_feature_store_read_failures_total`).
     fn store_features(
         &self,
         request: &RequestContext,
@@ -182,12 +188,15 @@ impl FeatureSource for LiveFeatureSource {
         items: &[&str],
         item_features: &[&str],
     ) -> Option<UserItemFeatures> {
-        let store = self.store.as_deref()?;
-        match read_user_and_items(store, &request.uid, user_features, items, item_features) {
+        let reader = self.store.as_ref()?;
+        match reader.read(request, user_features, items, item_features) {
             Ok(values) => Some(values),
-            Err(error) => {
-                tracing::warn!(uid = %request.uid, %error, "ranking features not read from the feature store");
-                metrics::counter!("cascade_feature_store_read_failures_total").increment(1);
+            Err(why) => {
+                if !why.starts_with("skipped") {
+                    tracing::warn!(uid = %request.uid, %why, "ranking features not read from the feature store");
+                    metrics::counter!("cascade_feature_store_read_failures_total").increment(1);
+                }
+                request.shortfalls.note(format!("feature store: {why}"));
                 None
             }
         }

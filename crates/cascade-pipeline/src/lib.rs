@@ -7,6 +7,7 @@ pub mod breaker;
 pub mod engine;
 pub mod entry;
 pub mod experiment;
+pub mod feature_reads;
 pub mod features;
 pub mod filters;
 pub mod item_cache;

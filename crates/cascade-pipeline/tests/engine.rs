@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use cascade_core::config::CascadeConfig;
 use cascade_core::{Candidate, Event, EventObserver, EventTypes, FieldValue, Item, RequestContext};
+use cascade_pipeline::breaker::CircuitBreaker;
 use cascade_pipeline::registry::BuiltRecall;
 use cascade_pipeline::{
     Deps, Engine, ItemStatsIndex, LiveFeatureSource, Recommender, Registry, Shared,
@@ -652,7 +653,8 @@ fn live_features_read_the_feature_store_and_compare_embeddings_with_the_history(
     let without_store = set.extract(&live, &user, &inputs);
     assert!(without_store.row(0)[..2].iter().all(|x| x.is_nan()));
 
-    let matrix = set.extract(&live.with_store(store), &user, &inputs);
+    let live = live.with_store(store, CircuitBreaker::new(1, Duration::from_secs(1)));
+    let matrix = set.extract(&live, &user, &inputs);
     // u read a (at 7 × 0.3 rad): b is 0.3 rad away from it, c 0.6 rad
     let (b, c, gone) = (matrix.row(0), matrix.row(1), matrix.row(2));
     assert_eq!(b[..2], [0.125, 4.0]);

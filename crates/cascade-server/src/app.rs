@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use cascade_core::config::{CascadeConfig, ConfigError};
 use cascade_core::{EventObserver, FieldType, Item, ItemObserver};
+use cascade_pipeline::breaker::CircuitBreaker;
 use cascade_pipeline::item_cache::ItemCache;
 use cascade_pipeline::spec::ensure_default_scene;
 use cascade_pipeline::{
@@ -197,7 +198,10 @@ impl App {
             config.history_conf.max_items_per_user,
         );
         let feature_source: Arc<dyn FeatureSource> = Arc::new(match &features {
-            Some(features) => live_source.with_store(features.store().clone()),
+            Some(features) => live_source.with_store(
+                features.store().clone(),
+                CircuitBreaker::from_conf(&config.engine_conf),
+            ),
             None => live_source,
         });
         let warming = warm_item_cache(shared.items())?;

@@ -23,11 +23,22 @@ pub enum StoreError {
     /// The store is shutting down and takes no more writes.
     #[error("the store is closed")]
     Closed,
+    /// The storage failed with an I/O error (a full disk, a failed `fsync`) and cannot be used
+    /// until the store has re-opened it, which it does by itself once the storage writes again.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl StoreError {
-    /// Wraps any database error.
+    /// Wraps any database error: an I/O error (or redb's refusal to go on after one) as
+    /// [`StoreError::Unavailable`], anything else as [`StoreError::Database`].
     pub fn database(error: impl Into<redb::Error>) -> Self {
-        StoreError::Database(error.into().to_string())
+        match error.into() {
+            error
+            @ (redb::Error::Io(_) | redb::Error::PreviousIo | redb::Error::DatabaseClosed) => {
+                StoreError::Unavailable(error.to_string())
+            }
+            error => StoreError::Database(error.to_string()),
+        }
     }
 }

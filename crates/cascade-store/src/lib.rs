@@ -7,6 +7,7 @@
 pub mod embedded;
 pub mod error;
 pub mod features;
+mod reopening;
 pub mod traits;
 
 pub use embedded::EmbeddedStore;

@@ -92,6 +92,11 @@ pub trait EventLog: Send + Sync {
     ) -> Result<(), StoreError>;
     /// The number of durable events; it grows as appends commit.
     fn durable_len(&self) -> watch::Receiver<u64>;
+    /// `Ok` while the storage takes writes; else why not (the embedded store after an I/O
+    /// error, until it has re-opened its file). By default, always `Ok`.
+    fn writable(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// The three stores a Cascade process works with.

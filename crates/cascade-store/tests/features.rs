@@ -5,7 +5,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use cascade_store::features::{EmbeddedFeatureStore, RedisFeatureStore, read_user_and_items};
+use cascade_store::features::{
+    EmbeddedFeatureStore, RedisFeatureStore, RedisTimeouts, read_user_and_items,
+};
 use cascade_store::{FeatureKey, FeatureStore, FeatureValue, FeatureWrite};
 
 /// A store under test and what must live as long as it does.
@@ -37,9 +39,9 @@ fn redis_store(ttl_seconds: u64) -> RedisFeatureStore {
         NEXT.fetch_add(1, Ordering::Relaxed)
     );
     let url = redis_url();
-    RedisFeatureStore::open(&url, &prefix, ttl_seconds).unwrap_or_else(|e| {
-        panic!("Redis at {url} is unreachable ({e}); run scripts/start-redis.sh first")
-    })
+    RedisFeatureStore::open(&url, &prefix, ttl_seconds, RedisTimeouts::default()).unwrap_or_else(
+        |e| panic!("Redis at {url} is unreachable ({e}); run scripts/start-redis.sh first"),
+    )
 }
 
 fn redis(ttl_seconds: u64) -> Backend {

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use cascade_core::EventObserver;
 use cascade_store::{EventLog, LoggedEvent, StoreError};
@@ -13,6 +14,9 @@ use tokio::sync::watch;
 const READ_BATCH: usize = 10_000;
 /// How many decoded batches may wait for the applier.
 const BATCHES_AHEAD: usize = 2;
+/// How long the reader waits before it reads again from a store that is unavailable (being
+/// re-opened after an I/O error).
+const UNAVAILABLE_RETRY: Duration = Duration::from_millis(50);
 
 /// Follows the event log and applies each new event to the observers.
 ///
@@ -86,7 +90,7 @@ fn spawn(name: &str, run: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
 }
 
 /// Reads the log from `from` in batches as it becomes durable, until stopped or until the
-/// applier is gone.
+/// applier is gone; while the store is unavailable, reads again every [`UNAVAILABLE_RETRY`].
 fn read(
     log: &dyn EventLog,
     batches: &SyncSender<Vec<LoggedEvent>>,
@@ -104,7 +108,14 @@ fn read(
             if *stop.borrow() {
                 return Ok(());
             }
-            let batch = log.read_from(position, READ_BATCH)?;
+            let batch = match log.read_from(position, READ_BATCH) {
+                Err(StoreError::Unavailable(reason)) => {
+                    tracing::debug!(%reason, "the event log cannot be read now; reading again soon");
+                    std::thread::sleep(UNAVAILABLE_RETRY);
+                    continue;
+                }
+                read => read?,
+            };
             let Some(last) = batch.last() else { break };
             position = last.seq + 1;
             if batches.send(batch).is_err() {

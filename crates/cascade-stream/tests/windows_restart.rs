@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use cascade_core::config::{CascadeConfig, WindowFeatureConf};
 use cascade_core::{Event, EventObserver, EventTypes, FieldValue};
-use cascade_store::features::{EmbeddedFeatureStore, RedisFeatureStore};
+use cascade_store::features::{EmbeddedFeatureStore, RedisFeatureStore, RedisTimeouts};
 use cascade_store::{EmbeddedStore, EventLog, FeatureKey, FeatureStore, FeatureValue};
 use cascade_stream::StreamRuntime;
 use cascade_stream::windows::{ItemFields, WindowFeature, WindowObserver, build};
@@ -231,7 +231,7 @@ fn redis(_: &Path) -> Arc<dyn FeatureStore> {
         NEXT.fetch_add(1, Ordering::Relaxed)
     );
     Arc::new(
-        RedisFeatureStore::open(&url, &prefix, 600).unwrap_or_else(|e| {
+        RedisFeatureStore::open(&url, &prefix, 600, RedisTimeouts::default()).unwrap_or_else(|e| {
             panic!("Redis at {url} is unreachable ({e}); run scripts/start-redis.sh first")
         }),
     )

@@ -345,6 +345,13 @@ pub struct FeatureStoreConf {
     /// How often window state is checkpointed with the log position, at most.
     #[serde(default = "default_checkpoint_interval")]
     pub checkpoint_interval: Duration,
+    /// How long connecting to Redis may take, in milliseconds.
+    #[serde(default = "default_redis_connect_timeout_ms")]
+    pub redis_connect_timeout_ms: u64,
+    /// How long sending one Redis command, and then waiting for its reply, may each take, in
+    /// milliseconds; a connection that timed out is closed.
+    #[serde(default = "default_redis_command_timeout_ms")]
+    pub redis_command_timeout_ms: u64,
 }
 
 impl Default for FeatureStoreConf {
@@ -355,6 +362,8 @@ impl Default for FeatureStoreConf {
             key_prefix: default_key_prefix(),
             ttl_seconds: default_ttl_seconds(),
             checkpoint_interval: default_checkpoint_interval(),
+            redis_connect_timeout_ms: default_redis_connect_timeout_ms(),
+            redis_command_timeout_ms: default_redis_command_timeout_ms(),
         }
     }
 }
@@ -369,6 +378,14 @@ fn default_ttl_seconds() -> u64 {
 
 fn default_checkpoint_interval() -> Duration {
     Duration(10_000)
+}
+
+fn default_redis_connect_timeout_ms() -> u64 {
+    200
+}
+
+fn default_redis_command_timeout_ms() -> u64 {
+    500
 }
 
 /// Every problem of the window feature and feature store sections, each at its key path.
@@ -420,6 +437,17 @@ pub fn check(
             "FeatureStoreConf.CheckpointInterval".into(),
             "must be positive".into(),
         );
+    }
+    for (key, millis) in [
+        ("RedisConnectTimeoutMs", store.redis_connect_timeout_ms),
+        ("RedisCommandTimeoutMs", store.redis_command_timeout_ms),
+    ] {
+        if millis == 0 {
+            issue(
+                format!("FeatureStoreConf.{key}"),
+                "must be positive (a Redis call without a timeout can hang forever)".into(),
+            );
+        }
     }
     issues
 }

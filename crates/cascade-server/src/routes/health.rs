@@ -14,10 +14,15 @@ pub async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({"code": 200, "msg": "ok"}))
 }
 
-/// `GET /ready`: the event log has been replayed and the derived state computed from it, so
-/// recommendations are complete.
+/// `GET /ready`: the storage takes writes, and the event log has been replayed and the derived
+/// state computed from it, so recommendations are complete.
 pub async fn ready(State(app): State<Arc<App>>) -> Result<Json<serde_json::Value>, ApiError> {
-    if app.is_ready() {
+    if let Err(error) = app.stores.events.writable() {
+        Err(ApiError::status(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("storage cannot write: {error}"),
+        ))
+    } else if app.is_ready() {
         Ok(Json(serde_json::json!({"code": 200, "msg": "ready"})))
     } else if app.is_replayed() {
         Err(ApiError::status(

@@ -72,6 +72,7 @@ fn parse_request(body: &[u8]) -> Result<RequestContext, ApiError> {
         item_id: request.item_id.map(|id| id.0),
         features: request.features,
         debug: request.debug,
+        ..RequestContext::default()
     })
 }
 
@@ -111,6 +112,7 @@ pub async fn recommend(
     if let Some(reason) = outcome.degraded {
         metrics::counter!("cascade_recommend_degraded_total").increment(1);
         answer["degraded"] = serde_json::Value::from(reason);
+        answer["degraded_reasons"] = serde_json::Value::from(outcome.degraded_reasons);
     }
     if let Some(trace) = outcome.trace {
         answer["trace"] = serde_json::to_value(trace).unwrap_or_default();

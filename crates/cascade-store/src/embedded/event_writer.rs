@@ -1,5 +1,7 @@
 //! Group commit: one thread owns event-log writes and commits every append that is waiting
-//! in one durable transaction, then acknowledges them all.
+//! in one durable transaction, then acknowledges them all. A commit that fails fails every
+//! append of its group (none is acknowledged); the next commit takes its first position from
+//! the log again, as the database re-opened after an I/O error holds it.
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -10,8 +12,9 @@ use parking_lot::Mutex;
 use redb::{Database, ReadableTable};
 use tokio::sync::{oneshot, watch};
 
-use super::{EVENT_IDS, EVENTS, EVENTS_BY_TIME};
+use super::{EVENT_IDS, EVENTS, EVENTS_BY_TIME, count_events};
 use crate::error::StoreError;
+use crate::reopening::ReopeningDatabase;
 use crate::traits::{AppendOutcome, AppendTicket};
 
 /// The most events committed in one transaction.
@@ -31,7 +34,7 @@ pub(super) struct EventWriter {
 
 impl EventWriter {
     /// Starts the writer thread; `durable_len` is the number of events already in the log.
-    pub(super) fn start(db: Arc<Database>, durable_len: u64) -> Self {
+    pub(super) fn start(db: Arc<ReopeningDatabase>, durable_len: u64) -> Self {
         let (requests, inbox) = channel();
         let (len_tx, len_rx) = watch::channel(durable_len);
         let thread = std::thread::Builder::new()
@@ -72,7 +75,14 @@ impl Drop for EventWriter {
     }
 }
 
-fn run(db: &Database, inbox: Receiver<AppendRequest>, mut next_seq: u64, len: watch::Sender<u64>) {
+fn run(
+    db: &ReopeningDatabase,
+    inbox: Receiver<AppendRequest>,
+    durable_len: u64,
+    len: watch::Sender<u64>,
+) {
+    // The position of the next event, `None` after a failed commit: read from the log then.
+    let mut next_seq = Some(durable_len);
     while let Ok(first) = inbox.recv() {
         let mut group = vec![first];
         let mut size = group[0].events.len();
@@ -85,15 +95,23 @@ fn run(db: &Database, inbox: Receiver<AppendRequest>, mut next_seq: u64, len: wa
                 Err(_) => break,
             }
         }
-        match commit_group(db, &group, next_seq) {
+        let committed = db.run(|db| {
+            let first_seq = match next_seq {
+                Some(seq) => seq,
+                None => count_events(db)?,
+            };
+            commit_group(db, &group, first_seq)
+        });
+        match committed {
             Ok((outcomes, new_next_seq)) => {
-                next_seq = new_next_seq;
-                len.send_replace(next_seq);
+                next_seq = Some(new_next_seq);
+                len.send_replace(new_next_seq);
                 for (request, outcome) in group.into_iter().zip(outcomes) {
                     let _ = request.reply.send(Ok(outcome));
                 }
             }
             Err(error) => {
+                next_seq = None;
                 tracing::error!(%error, "event log commit failed");
                 for request in group {
                     let _ = request.reply.send(Err(error.clone()));

@@ -1,4 +1,8 @@
 //! The embedded backend: items, users and the event log in one redb file inside the data directory.
+//!
+//! The file is held by a [`ReopeningDatabase`]: after an I/O error (a full disk) every
+//! operation fails with [`StoreError::Unavailable`] until the store has re-opened the file,
+//! which it does by itself once the storage writes again.
 
 mod event_writer;
 mod records;
@@ -12,6 +16,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::watch;
 
 use crate::error::StoreError;
+use crate::reopening::ReopeningDatabase;
 use crate::traits::{AppendTicket, EventLog, ItemStore, LoggedEvent, Stores, UserStore};
 use event_writer::EventWriter;
 use records::Records;
@@ -39,7 +44,7 @@ pub const DATABASE_FILE: &str = "cascade.redb";
 
 /// All of Cascade's durable state in one data directory.
 pub struct EmbeddedStore {
-    db: Arc<Database>,
+    db: Arc<ReopeningDatabase>,
     writer: EventWriter,
 }
 
@@ -50,15 +55,8 @@ impl EmbeddedStore {
             StoreError::Database(format!("cannot create {}: {e}", data_dir.display()))
         })?;
         let path: PathBuf = data_dir.join(DATABASE_FILE);
-        let db = Database::create(&path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => {
-                StoreError::InUse(data_dir.display().to_string())
-            }
-            other => StoreError::database(other),
-        })?;
-        let db = Arc::new(db);
-        create_tables(&db)?;
-        let durable_len = count_events(&db)?;
+        let db = Arc::new(ReopeningDatabase::open(&path, create_tables)?);
+        let durable_len = db.run(count_events)?;
         let writer = EventWriter::start(db.clone(), durable_len);
         Ok(Self { db, writer })
     }
@@ -103,53 +101,47 @@ pub(crate) fn decode_event(seq: u64, bytes: &[u8]) -> Result<LoggedEvent, StoreE
 
 impl ItemStore for EmbeddedStore {
     fn upsert_items(&self, items: &[Item]) -> Result<(), StoreError> {
-        records::upsert(
-            &self.db,
-            ITEMS,
-            items.iter().map(|item| (item.id.as_str(), item)),
-        )
+        self.db
+            .run(|db| records::upsert(db, ITEMS, items.iter().map(|item| (item.id.as_str(), item))))
     }
 
     fn get_item(&self, id: &str) -> Result<Option<Item>, StoreError> {
-        records::get(&self.db, ITEMS.table, id)
+        self.db.run(|db| records::get(db, ITEMS.table, id))
     }
 
     fn contains_item(&self, id: &str) -> Result<bool, StoreError> {
-        records::contains(&self.db, ITEMS.table, id)
+        self.db.run(|db| records::contains(db, ITEMS.table, id))
     }
 
     fn delete_item(&self, id: &str) -> Result<bool, StoreError> {
-        records::delete(&self.db, ITEMS, id)
+        self.db.run(|db| records::delete(db, ITEMS, id))
     }
 
     fn item_count(&self) -> Result<u64, StoreError> {
-        records::count(&self.db, ITEMS.table)
+        self.db.run(|db| records::count(db, ITEMS.table))
     }
 
     fn scan_items(&self, visit: &mut dyn FnMut(Item)) -> Result<(), StoreError> {
-        records::scan(&self.db, ITEMS.table, visit)
+        self.db.run(|db| records::scan(db, ITEMS.table, visit))
     }
 
     fn catalogue_version(&self) -> Result<u64, StoreError> {
-        records::version(&self.db, "catalogue")
+        self.db.run(|db| records::version(db, "catalogue"))
     }
 }
 
 impl UserStore for EmbeddedStore {
     fn upsert_users(&self, users: &[User]) -> Result<(), StoreError> {
-        records::upsert(
-            &self.db,
-            USERS,
-            users.iter().map(|user| (user.id.as_str(), user)),
-        )
+        self.db
+            .run(|db| records::upsert(db, USERS, users.iter().map(|user| (user.id.as_str(), user))))
     }
 
     fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {
-        records::get(&self.db, USERS.table, id)
+        self.db.run(|db| records::get(db, USERS.table, id))
     }
 
     fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
-        records::delete(&self.db, USERS, id)
+        self.db.run(|db| records::delete(db, USERS, id))
     }
 }
 
@@ -159,18 +151,7 @@ impl EventLog for EmbeddedStore {
     }
 
     fn read_from(&self, from_seq: u64, limit: usize) -> Result<Vec<LoggedEvent>, StoreError> {
-        let txn = self.db.begin_read().map_err(StoreError::database)?;
-        let table = txn.open_table(EVENTS).map_err(StoreError::database)?;
-        let mut out = Vec::with_capacity(limit.min(4096));
-        for entry in table
-            .range(from_seq..)
-            .map_err(StoreError::database)?
-            .take(limit)
-        {
-            let (seq, bytes) = entry.map_err(StoreError::database)?;
-            out.push(decode_event(seq.value(), bytes.value())?);
-        }
-        Ok(out)
+        self.db.run(|db| read_events(db, from_seq, limit))
     }
 
     fn scan_time_range(
@@ -182,32 +163,62 @@ impl EventLog for EmbeddedStore {
         if from >= to {
             return Ok(());
         }
-        let txn = self.db.begin_read().map_err(StoreError::database)?;
-        let by_time = txn
-            .open_table(EVENTS_BY_TIME)
-            .map_err(StoreError::database)?;
-        let events = txn.open_table(EVENTS).map_err(StoreError::database)?;
-        for entry in by_time
-            .range((from, 0)..(to, 0))
-            .map_err(StoreError::database)?
-        {
-            let (key, _) = entry.map_err(StoreError::database)?;
-            let (_, seq) = key.value();
-            let bytes = events
-                .get(seq)
-                .map_err(StoreError::database)?
-                .ok_or_else(|| StoreError::Corrupt {
-                    key: format!("event #{seq}"),
-                    reason: "listed in the time index but missing from the log".into(),
-                })?;
-            if !visit(decode_event(seq, bytes.value())?) {
-                break;
-            }
-        }
-        Ok(())
+        self.db.run(|db| scan_events(db, from, to, visit))
+    }
+
+    fn writable(&self) -> Result<(), StoreError> {
+        self.db.health()
     }
 
     fn durable_len(&self) -> watch::Receiver<u64> {
         self.writer.durable_len()
     }
+}
+
+/// Up to `limit` events from position `from_seq` on.
+fn read_events(db: &Database, from_seq: u64, limit: usize) -> Result<Vec<LoggedEvent>, StoreError> {
+    let txn = db.begin_read().map_err(StoreError::database)?;
+    let table = txn.open_table(EVENTS).map_err(StoreError::database)?;
+    let mut out = Vec::with_capacity(limit.min(4096));
+    for entry in table
+        .range(from_seq..)
+        .map_err(StoreError::database)?
+        .take(limit)
+    {
+        let (seq, bytes) = entry.map_err(StoreError::database)?;
+        out.push(decode_event(seq.value(), bytes.value())?);
+    }
+    Ok(out)
+}
+
+/// Visits the events whose timestamp is in `[from, to)` until `visit` returns `false`.
+fn scan_events(
+    db: &Database,
+    from: TimestampMs,
+    to: TimestampMs,
+    visit: &mut dyn FnMut(LoggedEvent) -> bool,
+) -> Result<(), StoreError> {
+    let txn = db.begin_read().map_err(StoreError::database)?;
+    let by_time = txn
+        .open_table(EVENTS_BY_TIME)
+        .map_err(StoreError::database)?;
+    let events = txn.open_table(EVENTS).map_err(StoreError::database)?;
+    for entry in by_time
+        .range((from, 0)..(to, 0))
+        .map_err(StoreError::database)?
+    {
+        let (key, _) = entry.map_err(StoreError::database)?;
+        let (_, seq) = key.value();
+        let bytes = events
+            .get(seq)
+            .map_err(StoreError::database)?
+            .ok_or_else(|| StoreError::Corrupt {
+                key: format!("event #{seq}"),
+                reason: "listed in the time index but missing from the log".into(),
+            })?;
+        if !visit(decode_event(seq, bytes.value())?) {
+            break;
+        }
+    }
+    Ok(())
 }

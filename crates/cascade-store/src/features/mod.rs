@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::StoreError;
 pub use batch::{UserItemFeatures, read_user_and_items};
 pub use embedded::{EmbeddedFeatureStore, FEATURES_FILE};
-pub use redis::RedisFeatureStore;
+pub use redis::{RedisFeatureStore, RedisTimeouts};
 
 /// A feature value: a number (a count, a mean, a ratio), a list (the last N items) or a
 /// vector (an embedding written by an enricher).
@@ -87,6 +87,7 @@ pub fn open_feature_store(
             &conf.redis_url,
             &conf.key_prefix,
             conf.ttl_seconds,
+            RedisTimeouts::from_conf(conf),
         )?),
     })
 }

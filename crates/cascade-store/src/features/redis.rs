@@ -7,15 +7,41 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use redis::{Client, Connection, RedisResult};
 
+use cascade_core::config::FeatureStoreConf;
+
 use super::{FeatureKey, FeatureStore, FeatureValue, FeatureWrite, decode, encode};
 use crate::error::StoreError;
 
-/// How long connecting, and then each command, may take.
-const TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the client waits on the server.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RedisTimeouts {
+    /// For a connection to open.
+    pub connect: Duration,
+    /// For a command to be sent, and then for its reply.
+    pub command: Duration,
+}
+
+impl RedisTimeouts {
+    /// `FeatureStoreConf.RedisConnectTimeoutMs` and `RedisCommandTimeoutMs`.
+    pub fn from_conf(conf: &FeatureStoreConf) -> Self {
+        Self {
+            connect: Duration::from_millis(conf.redis_connect_timeout_ms),
+            command: Duration::from_millis(conf.redis_command_timeout_ms),
+        }
+    }
+}
+
+impl Default for RedisTimeouts {
+    /// The configuration's defaults.
+    fn default() -> Self {
+        Self::from_conf(&FeatureStoreConf::default())
+    }
+}
 
 /// Feature values in a Redis server.
 pub struct RedisFeatureStore {
     client: Client,
+    timeouts: RedisTimeouts,
     /// Connections not in use; a command takes one (or opens one) and puts it back after.
     idle: Mutex<Vec<Connection>>,
     prefix: String,
@@ -28,10 +54,17 @@ fn redis_error(error: redis::RedisError) -> StoreError {
 }
 
 impl RedisFeatureStore {
-    /// Connects to `url`; keys start with `prefix`; values live `ttl_seconds` (0: until replaced).
-    pub fn open(url: &str, prefix: &str, ttl_seconds: u64) -> Result<Self, StoreError> {
+    /// Connects to `url`; keys start with `prefix`; values live `ttl_seconds` (0: until
+    /// replaced); no call waits longer than `timeouts`.
+    pub fn open(
+        url: &str,
+        prefix: &str,
+        ttl_seconds: u64,
+        timeouts: RedisTimeouts,
+    ) -> Result<Self, StoreError> {
         let store = Self {
             client: Client::open(url).map_err(redis_error)?,
+            timeouts,
             idle: Mutex::new(Vec::new()),
             prefix: prefix.to_owned(),
             ttl_seconds,
@@ -63,12 +96,13 @@ impl RedisFeatureStore {
         let mut conn = match pooled {
             Some(conn) => conn,
             None => {
+                let RedisTimeouts { connect, command } = self.timeouts;
                 let conn = self
                     .client
-                    .get_connection_with_timeout(TIMEOUT)
+                    .get_connection_with_timeout(connect)
                     .map_err(redis_error)?;
-                conn.set_read_timeout(Some(TIMEOUT)).map_err(redis_error)?;
-                conn.set_write_timeout(Some(TIMEOUT)).map_err(redis_error)?;
+                conn.set_read_timeout(Some(command)).map_err(redis_error)?;
+                conn.set_write_timeout(Some(command)).map_err(redis_error)?;
                 conn
             }
         };

@@ -1,0 +1,3 @@
+//! What this crate's integration tests share.
+
+pub mod tmpfs;
