@@ -3,5 +3,6 @@
 mod demo;
 mod durability;
 mod import;
+mod item_durability;
 mod reload;
 mod support;

@@ -8,6 +8,7 @@ pub mod distributed;
 pub mod error;
 mod feature_log;
 pub mod features;
+mod item_writes;
 pub mod metrics;
 mod readiness;
 pub mod routes;

@@ -1,6 +1,7 @@
 //! The embedded backend: items, users and the event log in one redb file inside the data directory.
 
 mod event_writer;
+mod group_commit;
 mod records;
 
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use tokio::sync::watch;
 use crate::error::StoreError;
 use crate::traits::{AppendTicket, EventLog, ItemStore, LoggedEvent, Stores, UserStore};
 use event_writer::EventWriter;
+use group_commit::GroupCommit;
 use records::Records;
 
 /// Events by log position, JSON-encoded.
@@ -41,6 +43,8 @@ pub const DATABASE_FILE: &str = "cascade.redb";
 pub struct EmbeddedStore {
     db: Arc<Database>,
     writer: EventWriter,
+    item_writes: GroupCommit,
+    user_writes: GroupCommit,
 }
 
 impl EmbeddedStore {
@@ -60,7 +64,12 @@ impl EmbeddedStore {
         create_tables(&db)?;
         let durable_len = count_events(&db)?;
         let writer = EventWriter::start(db.clone(), durable_len);
-        Ok(Self { db, writer })
+        Ok(Self {
+            db,
+            writer,
+            item_writes: GroupCommit::new(ITEMS),
+            user_writes: GroupCommit::new(USERS),
+        })
     }
 
     /// Opens the store and hands it out as the three store traits.
@@ -103,11 +112,8 @@ pub(crate) fn decode_event(seq: u64, bytes: &[u8]) -> Result<LoggedEvent, StoreE
 
 impl ItemStore for EmbeddedStore {
     fn upsert_items(&self, items: &[Item]) -> Result<(), StoreError> {
-        records::upsert(
-            &self.db,
-            ITEMS,
-            items.iter().map(|item| (item.id.as_str(), item)),
-        )
+        self.item_writes
+            .upsert(&self.db, items.iter().map(|item| (item.id.as_str(), item)))
     }
 
     fn get_item(&self, id: &str) -> Result<Option<Item>, StoreError> {
@@ -137,11 +143,8 @@ impl ItemStore for EmbeddedStore {
 
 impl UserStore for EmbeddedStore {
     fn upsert_users(&self, users: &[User]) -> Result<(), StoreError> {
-        records::upsert(
-            &self.db,
-            USERS,
-            users.iter().map(|user| (user.id.as_str(), user)),
-        )
+        self.user_writes
+            .upsert(&self.db, users.iter().map(|user| (user.id.as_str(), user)))
     }
 
     fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {
