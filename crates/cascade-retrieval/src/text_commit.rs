@@ -14,9 +14,14 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::text::TextIndex;
 
-/// Commits a text index's changes every period on a background thread (below the request
-/// threads' priority: [`cascade_core::background`]). Dropping it stops the thread and waits
-/// for a commit in progress.
+/// Commits a text index's changes every period on a thread of its own. Dropping it stops the
+/// thread and waits for a commit in progress.
+///
+/// The thread runs at the request threads' priority, not below it
+/// ([`cascade_core::background`]): a commit holds the index writer's lock, which every item
+/// write waits for, and a thread below the requests, starved by them on a busy machine, would
+/// hold it for seconds while every item write waits. It takes little CPU: the commit's work is
+/// done by tantivy's own threads.
 pub struct TextCommitter {
     stop: Arc<Stop>,
     thread: Option<JoinHandle<()>>,
@@ -35,9 +40,9 @@ impl TextCommitter {
         let stop = Arc::new(Stop::default());
         let thread = {
             let stop = stop.clone();
-            cascade_core::background::spawn("cascade-text-commit", move || {
-                run(&index, period, &stop)
-            })?
+            std::thread::Builder::new()
+                .name("cascade-text-commit".into())
+                .spawn(move || run(&index, period, &stop))?
         };
         Ok(Self {
             stop,
