@@ -137,7 +137,7 @@ fn acknowledged_item_writes_survive_sigkill_in_the_store_and_in_search() {
         );
         assert_eq!(
             search(&client, &server.base, stored),
-            [id.clone()],
+            std::slice::from_ref(id),
             "{id}: `{stored}`"
         );
         if let Some(acked) = known.acked.as_deref().filter(|acked| *acked != stored) {
