@@ -4,5 +4,6 @@ mod demo;
 mod durability;
 mod import;
 mod mistakes;
+mod item_durability;
 mod reload;
 mod support;

@@ -283,3 +283,13 @@ fn embedding_dimensions_are_bounded() {
         "{found:?}"
     );
 }
+
+#[test]
+fn the_search_refresh_defaults_to_a_second_and_is_bounded() {
+    assert_eq!(CascadeConfig::default().search_conf.refresh_ms, 1000);
+    let every_write = CascadeConfig::parse(r#"{"SearchConf": {"RefreshMs": 0}}"#).unwrap();
+    assert_eq!(every_write.search_conf.refresh_ms, 0);
+    let found = issues(r#"{"SearchConf": {"RefreshMs": 3600000}}"#);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("`SearchConf.RefreshMs`"), "{found:?}");
+}

@@ -5,7 +5,10 @@
 //! ([`seal`]) only after a complete save, with no item writes in flight, and removes it when it
 //! opens the index, before changing anything. A crash, an interrupted save, a changed
 //! configuration or an import by another process therefore leaves a missing or outdated stamp,
-//! and the index is rebuilt from the catalogue instead of being trusted.
+//! and the index is rebuilt from the catalogue instead of being trusted. So are the item writes
+//! that a crash caught between their store commit and the index's next commit (the text index
+//! commits in batches, [`crate::text_commit`]; the ANN index is saved only at shutdown): the
+//! store is the source of truth, and what an index lost is rebuilt from it.
 
 use std::fs;
 use std::io::Write;
@@ -59,7 +62,8 @@ pub fn open_vectors(
 
 /// Opens the text index in `dir` if it reflects the current catalogue with these `fields`,
 /// else rebuilds it from `store` (an index with other fields is replaced). The stamp is
-/// removed: the index changes with every item write from now on.
+/// removed: the index changes with every item write from now on, and what it holds on disk
+/// after a crash (the changes up to its last commit) is never reused.
 pub fn open_text(
     dir: &Path,
     fields: &[TextField],

@@ -6,8 +6,9 @@
 //!
 //! * The index lives in one directory and survives restarts: [`TextIndex::open`] reopens what
 //!   is there and never rebuilds it.
-//! * Changes ([`TextIndex::upsert`], [`TextIndex::delete`]) become visible to
-//!   [`TextIndex::search`] and [`TextIndex::len`] after [`TextIndex::commit`].
+//! * Changes ([`TextIndex::upsert`], [`TextIndex::delete`]) go to the index writer at once and
+//!   become visible to [`TextIndex::search`] and [`TextIndex::len`] after
+//!   [`TextIndex::commit`]; [`crate::text_commit::TextCommitter`] commits them in batches.
 //! * Queries are plain text, never query syntax: the query is split into terms by each field's
 //!   tokenizer and the terms are OR-ed, so no user input can make a search fail.
 //! * Two tokenizers: [`TextTokenizer::Default`] (split on non-alphanumeric characters,
@@ -17,6 +18,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::LazyLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use cascade_core::{FieldValue, Item};
 use parking_lot::Mutex;
@@ -145,6 +147,11 @@ pub struct TextIndex {
     index: Index,
     reader: IndexReader,
     writer: Mutex<IndexWriter>,
+    /// Whether the writer holds changes that are not committed yet (changed under its lock).
+    uncommitted: AtomicBool,
+    /// Whether a change could not be applied, so that the index no longer follows the
+    /// catalogue until it is built again.
+    missed_change: AtomicBool,
     id_field: Field,
     /// Configured fields with their tantivy field, in configuration order.
     fields: Vec<(TextField, Field)>,
@@ -202,6 +209,8 @@ impl TextIndex {
             index,
             reader,
             writer: Mutex::new(writer),
+            uncommitted: AtomicBool::new(false),
+            missed_change: AtomicBool::new(false),
             id_field,
             fields: fields.iter().cloned().zip(tantivy_fields).collect(),
         })
@@ -214,13 +223,34 @@ impl TextIndex {
 
     /// Adds `item`, replacing any earlier document with its id; visible after
     /// [`commit`](Self::commit). An item with no text in any configured field is only removed.
+    /// Changes of one id apply in the order of the calls.
     pub fn upsert(&self, item: &Item) -> Result<(), TextError> {
+        let document = self.document(item);
         let writer = self.writer.lock();
-        self.upsert_with(&writer, item)
+        self.uncommitted.store(true, Ordering::Relaxed);
+        let applied = self.replace_with(&writer, &item.id, document);
+        if applied.is_err() {
+            self.missed_change.store(true, Ordering::Relaxed);
+        }
+        applied
     }
 
-    fn upsert_with(&self, writer: &IndexWriter, item: &Item) -> Result<(), TextError> {
-        writer.delete_term(Term::from_field_text(self.id_field, &item.id));
+    /// Replaces the document of `id` with `document` (`None`: only removes it).
+    fn replace_with(
+        &self,
+        writer: &IndexWriter,
+        id: &str,
+        document: Option<TantivyDocument>,
+    ) -> Result<(), TextError> {
+        writer.delete_term(Term::from_field_text(self.id_field, id));
+        if let Some(document) = document {
+            writer.add_document(document)?;
+        }
+        Ok(())
+    }
+
+    /// The document for `item`; `None` when it has no text in any configured field.
+    fn document(&self, item: &Item) -> Option<TantivyDocument> {
         let mut doc = TantivyDocument::default();
         let mut any_text = false;
         for (conf, field) in &self.fields {
@@ -235,29 +265,47 @@ impl TextIndex {
             doc.add_text(*field, text);
             any_text = true;
         }
-        if any_text {
+        any_text.then(|| {
             doc.add_text(self.id_field, &item.id);
-            writer.add_document(doc)?;
-        }
-        Ok(())
+            doc
+        })
     }
 
     /// Removes the item `id` (a no-op if it is absent); effective after
     /// [`commit`](Self::commit).
     pub fn delete(&self, id: &str) -> Result<(), TextError> {
-        self.writer
-            .lock()
-            .delete_term(Term::from_field_text(self.id_field, id));
+        let writer = self.writer.lock();
+        self.uncommitted.store(true, Ordering::Relaxed);
+        writer.delete_term(Term::from_field_text(self.id_field, id));
         Ok(())
+    }
+
+    /// Whether an [`upsert`](Self::upsert) failed since the index was opened or built: then it
+    /// no longer follows the catalogue, and must not be saved as current.
+    pub fn missed_changes(&self) -> bool {
+        self.missed_change.load(Ordering::Relaxed)
     }
 
     /// Persists the changes since the last commit and makes them searchable. Each commit writes
     /// a small segment that is merged in the background, so calling it after every batch of
-    /// writes is fine; calling it after every single item is wasteful.
+    /// writes is fine; calling it after every single item is wasteful (tens of milliseconds
+    /// each).
     pub fn commit(&self) -> Result<(), TextError> {
-        self.writer.lock().commit()?;
+        {
+            let mut writer = self.writer.lock();
+            writer.commit()?;
+            self.uncommitted.store(false, Ordering::Relaxed);
+        }
         self.reader.reload()?;
         Ok(())
+    }
+
+    /// [`commit`](Self::commit)s if anything changed since the last commit; whether it did.
+    pub fn commit_pending(&self) -> Result<bool, TextError> {
+        if !self.uncommitted.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
+        self.commit().map(|()| true)
     }
 
     /// Replaces the whole contents of the index with `items` and commits; returns the number of
@@ -270,7 +318,7 @@ impl TextIndex {
             let writer = self.writer.lock();
             writer.delete_all_documents()?;
             for item in items {
-                self.upsert_with(&writer, &item)?;
+                self.replace_with(&writer, &item.id, self.document(&item))?;
                 count += 1;
                 if count.is_multiple_of(PROGRESS_EVERY) {
                     tracing::info!(
@@ -282,6 +330,7 @@ impl TextIndex {
             }
         }
         self.commit()?;
+        self.missed_change.store(false, Ordering::Relaxed);
         tracing::info!(
             items = count,
             documents = self.len(),

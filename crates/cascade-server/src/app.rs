@@ -20,7 +20,7 @@ use cascade_retrieval::persisted;
 use cascade_retrieval::text::{TextField, TextIndex, TextTokenizer};
 use cascade_retrieval::{
     AnnConfig, AnnMetric, IndexOrigin, ItemCfConfig, ItemCfIndex, ItemEmbedder, ItemVectors,
-    PopularIndex, TrendingConfig, TrendingIndex,
+    PopularIndex, TextCommitter, TrendingConfig, TrendingIndex,
 };
 use cascade_store::{EmbeddedStore, ItemStore, StoreError, Stores};
 use cascade_stream::{HistoryKind, StreamRuntime, UserHistory};
@@ -28,6 +28,7 @@ use parking_lot::RwLock;
 
 use crate::backfill;
 use crate::features::LiveFeatures;
+use crate::item_writes::ItemWriteLocks;
 use crate::readiness;
 
 /// Everything a request handler needs.
@@ -63,8 +64,11 @@ pub struct App {
     /// Whether the start-up replay is applied and the derived state primed from it
     /// (see [`crate::readiness`]).
     pub(crate) ready: tokio::sync::watch::Sender<bool>,
-    /// Set once background item writes must stop (before the indexes are saved).
-    item_writes_closed: parking_lot::Mutex<bool>,
+    /// Orders the item writes per id, and closes them before the indexes are saved.
+    item_writes: ItemWriteLocks,
+    /// Commits the text index's changes every `SearchConf.RefreshMs`; `None` when there is
+    /// no text index or every write commits (`RefreshMs` 0).
+    text_commits: Option<TextCommitter>,
     registry: Registry,
     shared: Arc<Shared>,
     engine: RwLock<Arc<Engine>>,
@@ -188,6 +192,7 @@ impl App {
             index_origins.push(("text".to_string(), origin));
             Arc::new(index)
         });
+        let text_commits = start_text_commits(&config, text.as_ref())?;
         for (index, origin) in &index_origins {
             tracing::info!(index, ?origin, "index opened");
         }
@@ -244,7 +249,8 @@ impl App {
             feature_source,
             data_dir,
             ready: tokio::sync::watch::Sender::new(false),
-            item_writes_closed: parking_lot::Mutex::new(false),
+            item_writes: ItemWriteLocks::new(),
+            text_commits,
             registry,
             shared,
             engine: RwLock::new(Arc::new(engine)),
@@ -298,20 +304,48 @@ impl App {
         }
     }
 
-    /// Runs a background item write unless item writes are closed (`None` then); the indexes
-    /// are not saved while it runs.
-    pub(crate) fn while_item_writes_open<T>(&self, write: impl FnOnce() -> T) -> Option<T> {
-        let closed = self.item_writes_closed.lock();
-        (!*closed).then(write)
+    /// Stores `items` durably, then updates the indexes and caches derived from them; for each
+    /// id, both happen in the order of the writes (see [`crate::item_writes`]). Refused with
+    /// [`StoreError::Closed`] once the indexes are being saved.
+    pub fn put_items(&self, items: &[Item]) -> Result<(), StoreError> {
+        self.put_items_where(items.to_vec(), |_| true)
+    }
+
+    /// Like [`App::put_items`] for the items that `keep` accepts while their ids are locked,
+    /// so that no other write of them comes between the check and the write.
+    pub(crate) fn put_items_where(
+        &self,
+        mut items: Vec<Item>,
+        keep: impl Fn(&Item) -> bool,
+    ) -> Result<(), StoreError> {
+        let ids: Vec<String> = items.iter().map(|item| item.id.clone()).collect();
+        self.item_writes.write(ids.iter().map(String::as_str), || {
+            items.retain(keep);
+            self.stores.items.upsert_items(&items)?;
+            for item in &items {
+                self.item_upserted(item);
+            }
+            Ok(())
+        })
+    }
+
+    /// Deletes the item `id` durably, then from the indexes and caches, in order with the
+    /// other writes of the id; `false` when there was none.
+    pub fn delete_item(&self, id: &str) -> Result<bool, StoreError> {
+        self.item_writes.write([id], || {
+            let deleted = self.stores.items.delete_item(id)?;
+            self.item_deleted(id);
+            Ok(deleted)
+        })
     }
 
     /// Tells caches and indexes of a durable item write.
-    pub fn item_upserted(&self, item: &Item) {
+    fn item_upserted(&self, item: &Item) {
         for index in self.vectors.values() {
             index.upserted(item);
         }
         if let Some(text) = &self.text
-            && let Err(error) = text.upsert(item).and_then(|()| text.commit())
+            && let Err(error) = text.upsert(item).and_then(|()| self.text_changed(text))
         {
             tracing::warn!(item = %item.id, %error, "text index not updated");
         }
@@ -319,16 +353,24 @@ impl App {
     }
 
     /// Tells caches and indexes of a durable item delete.
-    pub fn item_deleted(&self, id: &str) {
+    fn item_deleted(&self, id: &str) {
         for index in self.vectors.values() {
             index.deleted(id);
         }
         if let Some(text) = &self.text
-            && let Err(error) = text.delete(id).and_then(|()| text.commit())
+            && let Err(error) = text.delete(id).and_then(|()| self.text_changed(text))
         {
             tracing::warn!(item = %id, %error, "text index not updated");
         }
         self.engine().item_deleted(id);
+    }
+
+    /// Commits a change of the text index at once unless the committer does it later.
+    fn text_changed(&self, text: &TextIndex) -> Result<(), cascade_retrieval::TextError> {
+        match self.text_commits {
+            Some(_) => Ok(()),
+            None => text.commit(),
+        }
     }
 
     /// Saves the derived indexes so that the next start loads them instead of building them,
@@ -348,7 +390,7 @@ impl App {
             let position = features.checkpoint().map_err(features_failed)?;
             tracing::info!(position, "window features checkpointed");
         }
-        *self.item_writes_closed.lock() = true;
+        self.item_writes.close();
         let version = self.stores.items.catalogue_version()?;
         let failed =
             |what: &str, e: &dyn std::fmt::Display| AppError::Index(format!("{what}: {e}"));
@@ -359,7 +401,12 @@ impl App {
         }
         if let Some(text) = &self.text {
             text.commit().map_err(|e| failed("text", &e))?;
-            persisted::seal(&text_dir(&self.data_dir), version).map_err(|e| failed("text", &e))?;
+            if text.missed_changes() {
+                tracing::warn!("the text index missed item writes; the next start rebuilds it");
+            } else {
+                persisted::seal(&text_dir(&self.data_dir), version)
+                    .map_err(|e| failed("text", &e))?;
+            }
         }
         Ok(())
     }
@@ -457,6 +504,25 @@ fn open_text_index(
     persisted::open_text(&text_dir(&config.storage_conf.data_dir), &fields, items)
         .map(Some)
         .map_err(|e| AppError::Index(format!("text index: {e}")))
+}
+
+/// Starts committing the text index every `SearchConf.RefreshMs`; `None` without a text index
+/// or with a refresh of 0 (every write commits).
+fn start_text_commits(
+    config: &CascadeConfig,
+    text: Option<&Arc<TextIndex>>,
+) -> Result<Option<TextCommitter>, AppError> {
+    let refresh = Duration::from_millis(config.search_conf.refresh_ms);
+    let Some(text) = text.filter(|_| !refresh.is_zero()) else {
+        return Ok(None);
+    };
+    TextCommitter::start(text.clone(), refresh)
+        .map(Some)
+        .map_err(|error| {
+            AppError::Index(format!(
+                "cannot start the thread that commits the text index: {error}"
+            ))
+        })
 }
 
 /// Runs `job` on `target` every `period` (zero: never) on a background thread named `name`

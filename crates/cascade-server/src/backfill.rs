@@ -6,10 +6,12 @@
 //! small step it sleeps three times as long as the step took, so that requests keep their
 //! latency while it runs.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 
 use cascade_core::Item;
 use cascade_retrieval::ItemEmbedder;
+use cascade_store::StoreError;
 
 use crate::app::App;
 
@@ -93,30 +95,19 @@ fn missing(app: &App, embedder: &ItemEmbedder) -> Vec<String> {
 /// writes are closed.
 fn step(app: &App, embedder: &ItemEmbedder, ids: &[String]) -> Result<bool, String> {
     let read = |id: &String| app.stores.items.get_item(id).ok().flatten();
-    let originals: Vec<Item> = ids
+    let originals: HashMap<String, Item> = ids
         .iter()
         .filter_map(read)
         .filter(|item| embedder.needs_vector(item))
+        .map(|item| (item.id.clone(), item))
         .collect();
-    let mut embedded = originals.clone();
+    let mut embedded: Vec<Item> = originals.values().cloned().collect();
     embedder.fill(&mut embedded).map_err(|e| e.to_string())?;
-    app.while_item_writes_open(|| {
-        // An item written by a request meanwhile keeps that version.
-        let unchanged: Vec<Item> = embedded
-            .into_iter()
-            .zip(&originals)
-            .filter(|(item, original)| read(&item.id).as_ref() == Some(*original))
-            .map(|(item, _)| item)
-            .collect();
-        app.stores
-            .items
-            .upsert_items(&unchanged)
-            .map_err(|e| e.to_string())?;
-        for item in &unchanged {
-            app.item_upserted(item);
-        }
-        Ok(())
-    })
-    .transpose()
-    .map(|outcome| outcome.is_some())
+    // An item written by a request meanwhile keeps that version.
+    let unchanged = |item: &Item| read(&item.id).as_ref() == originals.get(&item.id);
+    match app.put_items_where(embedded, unchanged) {
+        Ok(()) => Ok(true),
+        Err(StoreError::Closed) => Ok(false),
+        Err(error) => Err(error.to_string()),
+    }
 }

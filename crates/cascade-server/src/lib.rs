@@ -11,6 +11,7 @@ pub mod error;
 mod feature_log;
 pub mod features;
 mod limits;
+mod item_writes;
 pub mod metrics;
 mod readiness;
 pub mod routes;

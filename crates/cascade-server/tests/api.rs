@@ -39,6 +39,8 @@ impl TestServer {
             .insert("year".into(), cascade_core::FieldType::Numeric);
         config.item_schema.embeddings.insert("v".into(), 3);
         adjust(&mut config);
+        // Commit the text index with every write: the tests search for what they just wrote.
+        config.search_conf.refresh_ms = 0;
         let app = App::open(config).unwrap();
         Self {
             router: router(app.clone()),

@@ -31,6 +31,8 @@ fn config(dir: &std::path::Path, schema: &str) -> CascadeConfig {
     ))
     .unwrap();
     config.storage_conf.data_dir = dir.to_owned();
+    // Commit the text index with every write: the tests search for what they just wrote.
+    config.search_conf.refresh_ms = 0;
     config
 }
 

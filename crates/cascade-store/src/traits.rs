@@ -10,7 +10,8 @@ use crate::error::StoreError;
 
 /// Items by id.
 pub trait ItemStore: Send + Sync {
-    /// Inserts or replaces items, durably, in one transaction.
+    /// Inserts or replaces items, durably, in one transaction (which concurrent calls may
+    /// share: the embedded store commits them together).
     fn upsert_items(&self, items: &[Item]) -> Result<(), StoreError>;
     /// The item with this id.
     fn get_item(&self, id: &str) -> Result<Option<Item>, StoreError>;
@@ -29,7 +30,8 @@ pub trait ItemStore: Send + Sync {
 
 /// Users by id.
 pub trait UserStore: Send + Sync {
-    /// Inserts or replaces users, durably, in one transaction.
+    /// Inserts or replaces users, durably, in one transaction (which concurrent calls may
+    /// share).
     fn upsert_users(&self, users: &[User]) -> Result<(), StoreError>;
     /// The user with this id.
     fn get_user(&self, id: &str) -> Result<Option<User>, StoreError>;

@@ -173,3 +173,51 @@ fn a_second_process_handle_is_refused_with_a_clear_error() {
         Ok(_) => panic!("opened twice"),
     }
 }
+
+#[test]
+fn concurrent_item_writes_are_all_committed_and_the_last_write_of_an_id_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+    let item = |id: String, round: usize| Item {
+        id,
+        fields: [("round".to_string(), FieldValue::Numeric(round as f64))].into(),
+        embeddings: Default::default(),
+    };
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for round in 0..30 {
+                    store
+                        .upsert_items(&[
+                            item(format!("own{t}"), round),
+                            item(format!("x{round}"), t),
+                        ])
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    assert_eq!(store.item_count().unwrap(), 8 + 30);
+    for t in 0..8 {
+        assert_eq!(
+            store.get_item(&format!("own{t}")).unwrap(),
+            Some(item(format!("own{t}"), 29)),
+            "a writer's own item holds its last write"
+        );
+    }
+    let version = store.catalogue_version().unwrap();
+    assert!(
+        (1..=8 * 30).contains(&version),
+        "one version step per commit, a commit per write at most: {version}"
+    );
+    store.upsert_items(&[]).unwrap();
+    assert_eq!(
+        store.catalogue_version().unwrap(),
+        version,
+        "no rows, no write"
+    );
+}

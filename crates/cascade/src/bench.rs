@@ -1,4 +1,4 @@
-//! `cascade bench`: ingestion throughput (store alone and through HTTP), ANN recall and speed,
+//! `cascade bench`: ingestion throughput (store alone and through HTTP), item writes, ANN recall and speed,
 //! the latency of a configured scene, and the text encoder's throughput.
 
 use std::path::Path;
@@ -20,6 +20,9 @@ pub enum BenchCommand {
     Store(StoreBench),
     /// Posts event batches to a server over HTTP (one started in process on loopback unless --url).
     Ingest(IngestBench),
+    /// PUTs items from concurrent writers to a server started in process on loopback; reports
+    /// PUTs/s and how soon a write is searchable.
+    Items(crate::bench_items::ItemsBench),
     /// Builds an HNSW index over synthetic vectors; reports recall@10 and queries/s per ef.
     Ann(crate::bench_ann::AnnBench),
     /// Runs a configured scene in process over a synthetic catalogue; reports p50/p99 latency.
@@ -78,6 +81,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Store(args) => bench_store(&args),
         BenchCommand::Ingest(args) => crate::runtime()?.block_on(bench_ingest(&args)),
+        BenchCommand::Items(args) => crate::runtime()?.block_on(crate::bench_items::run(&args)),
         BenchCommand::Ann(args) => crate::bench_ann::run(&args),
         BenchCommand::Pipeline(args) => {
             crate::runtime()?.block_on(crate::bench_pipeline::run(&args))

@@ -5,6 +5,7 @@ mod bench_ann;
 mod bench_encoder;
 mod bench_enricher;
 mod bench_http;
+mod bench_items;
 mod bench_pipeline;
 mod bench_stream;
 mod demo;

@@ -15,6 +15,9 @@ use crate::validate::MAX_EMBEDDING_DIMENSIONS;
 /// The event type of logged impressions.
 pub const IMPRESSION: &str = "impression";
 
+/// The longest `SearchConf.RefreshMs` (ten minutes): a longer one is taken for a mistake.
+pub const MAX_SEARCH_REFRESH_MS: u64 = 600_000;
+
 /// One problem with the configuration, at a key path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigIssue {
@@ -257,6 +260,13 @@ impl<'a> Checker<'a> {
                     format!("`{}` is neither default nor chinese", field.tokenizer),
                 );
             }
+        }
+        let refresh = config.search_conf.refresh_ms;
+        if refresh > MAX_SEARCH_REFRESH_MS {
+            self.issue(
+                "SearchConf.RefreshMs",
+                format!("must be at most {MAX_SEARCH_REFRESH_MS} ms, got {refresh}"),
+            );
         }
         let half_life = config.trending_conf.half_life_hours;
         if !(half_life.is_finite() && half_life > 0.0) {

@@ -447,12 +447,30 @@ fn default_half_life_hours() -> f64 {
 }
 
 /// Full-text search: which item fields are indexed, how they are tokenised and weighted.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct SearchConf {
     /// Field name → settings; empty means every `text` field of `ItemSchema`, default tokeniser.
     #[serde(default)]
     pub fields: std::collections::BTreeMap<String, SearchField>,
+    /// How often the item writes are committed to the text index, in milliseconds: a write is
+    /// searchable within this time. 0 commits with every write (searchable when the write
+    /// answers, at tens of milliseconds per write).
+    #[serde(default = "default_search_refresh_ms")]
+    pub refresh_ms: u64,
+}
+
+impl Default for SearchConf {
+    fn default() -> Self {
+        Self {
+            fields: Default::default(),
+            refresh_ms: default_search_refresh_ms(),
+        }
+    }
+}
+
+fn default_search_refresh_ms() -> u64 {
+    1000
 }
 
 /// How one field is searched.

@@ -27,18 +27,14 @@ pub trait RecordKind: Send + Sync + 'static {
     /// Fills what is derived from the record itself before it is stored (an item's text
     /// embedding).
     fn complete(_app: &App, _record: &mut Self::Record) {}
-    /// Stores the record.
+    /// Stores the record and updates what is derived from it.
     fn put(app: &App, record: &Self::Record) -> Result<(), StoreError>;
     /// Reads the record with this id.
     fn get(app: &App, id: &str) -> Result<Option<Self::Record>, StoreError>;
-    /// Deletes the record with this id.
+    /// Deletes the record with this id, and what is derived from it.
     fn delete(app: &App, id: &str) -> Result<bool, StoreError>;
     /// The record as API JSON.
     fn to_json(record: &Self::Record) -> serde_json::Value;
-    /// Tells derived state of a durable write.
-    fn written(_app: &App, _record: &Self::Record) {}
-    /// Tells derived state of a durable delete.
-    fn removed(_app: &App, _id: &str) {}
 }
 
 /// Items, validated against `ItemSchema`.
@@ -54,22 +50,16 @@ impl RecordKind for Items {
         app.fill_embeddings(std::slice::from_mut(record));
     }
     fn put(app: &App, record: &Item) -> Result<(), StoreError> {
-        app.stores.items.upsert_items(std::slice::from_ref(record))
+        app.put_items(std::slice::from_ref(record))
     }
     fn get(app: &App, id: &str) -> Result<Option<Item>, StoreError> {
         app.stores.items.get_item(id)
     }
     fn delete(app: &App, id: &str) -> Result<bool, StoreError> {
-        app.stores.items.delete_item(id)
+        app.delete_item(id)
     }
     fn to_json(record: &Item) -> serde_json::Value {
         record.to_json()
-    }
-    fn written(app: &App, record: &Item) {
-        app.item_upserted(record);
-    }
-    fn removed(app: &App, id: &str) {
-        app.item_deleted(id);
     }
 }
 
@@ -124,7 +114,6 @@ pub async fn put_record<K: RecordKind>(
     let json = blocking(&app, move |app| {
         K::complete(app, &mut record);
         K::put(app, &record)?;
-        K::written(app, &record);
         Ok(K::to_json(&record))
     })
     .await?;
@@ -148,12 +137,7 @@ pub async fn delete_record<K: RecordKind>(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let lookup = id.clone();
-    let deleted = blocking(&app, move |app| {
-        let deleted = K::delete(app, &lookup)?;
-        K::removed(app, &lookup);
-        Ok(deleted)
-    })
-    .await?;
+    let deleted = blocking(&app, move |app| K::delete(app, &lookup)).await?;
     if deleted {
         Ok(Json(serde_json::json!({"code": 200, "msg": "deleted"})))
     } else {

@@ -5,6 +5,7 @@
 //! which it does by itself once the storage writes again.
 
 mod event_writer;
+mod group_commit;
 mod records;
 
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use crate::error::StoreError;
 use crate::reopening::ReopeningDatabase;
 use crate::traits::{AppendTicket, EventLog, ItemStore, LoggedEvent, Stores, UserStore};
 use event_writer::EventWriter;
+use group_commit::GroupCommit;
 use records::Records;
 
 /// Events by log position, JSON-encoded.
@@ -46,6 +48,8 @@ pub const DATABASE_FILE: &str = "cascade.redb";
 pub struct EmbeddedStore {
     db: Arc<ReopeningDatabase>,
     writer: EventWriter,
+    item_writes: GroupCommit,
+    user_writes: GroupCommit,
 }
 
 impl EmbeddedStore {
@@ -58,7 +62,12 @@ impl EmbeddedStore {
         let db = Arc::new(ReopeningDatabase::open(&path, create_tables)?);
         let durable_len = db.run(count_events)?;
         let writer = EventWriter::start(db.clone(), durable_len);
-        Ok(Self { db, writer })
+        Ok(Self {
+            db,
+            writer,
+            item_writes: GroupCommit::new(ITEMS),
+            user_writes: GroupCommit::new(USERS),
+        })
     }
 
     /// Opens the store and hands it out as the three store traits.
@@ -101,8 +110,10 @@ pub(crate) fn decode_event(seq: u64, bytes: &[u8]) -> Result<LoggedEvent, StoreE
 
 impl ItemStore for EmbeddedStore {
     fn upsert_items(&self, items: &[Item]) -> Result<(), StoreError> {
-        self.db
-            .run(|db| records::upsert(db, ITEMS, items.iter().map(|item| (item.id.as_str(), item))))
+        self.db.run(|db| {
+            self.item_writes
+                .upsert(db, items.iter().map(|item| (item.id.as_str(), item)))
+        })
     }
 
     fn get_item(&self, id: &str) -> Result<Option<Item>, StoreError> {
@@ -132,8 +143,10 @@ impl ItemStore for EmbeddedStore {
 
 impl UserStore for EmbeddedStore {
     fn upsert_users(&self, users: &[User]) -> Result<(), StoreError> {
-        self.db
-            .run(|db| records::upsert(db, USERS, users.iter().map(|user| (user.id.as_str(), user))))
+        self.db.run(|db| {
+            self.user_writes
+                .upsert(db, users.iter().map(|user| (user.id.as_str(), user)))
+        })
     }
 
     fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {

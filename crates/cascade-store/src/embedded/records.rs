@@ -54,11 +54,28 @@ fn bump(txn: &WriteTransaction, records: Records) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Inserts or replaces records in one durable transaction.
-pub(super) fn upsert<'a, T: Serialize + 'a>(
+/// A record encoded for storage: its id and its JSON bytes.
+pub(super) type EncodedRow = (String, Vec<u8>);
+
+/// Encodes records for [`write`].
+pub(super) fn encode<'a, T: Serialize + 'a>(
+    rows: impl Iterator<Item = (&'a str, &'a T)>,
+) -> Result<Vec<EncodedRow>, StoreError> {
+    rows.map(|(id, record)| {
+        let bytes = serde_json::to_vec(record).map_err(|e| StoreError::Corrupt {
+            key: id.to_owned(),
+            reason: e.to_string(),
+        })?;
+        Ok((id.to_owned(), bytes))
+    })
+    .collect()
+}
+
+/// Inserts or replaces encoded records, in order, in one durable transaction.
+pub(super) fn write<'a>(
     db: &Database,
     records: Records,
-    rows: impl Iterator<Item = (&'a str, &'a T)>,
+    rows: impl Iterator<Item = &'a EncodedRow>,
 ) -> Result<(), StoreError> {
     let txn = db.begin_write().map_err(StoreError::database)?;
     bump(&txn, records)?;
@@ -66,13 +83,9 @@ pub(super) fn upsert<'a, T: Serialize + 'a>(
         let mut table = txn
             .open_table(records.table)
             .map_err(StoreError::database)?;
-        for (id, record) in rows {
-            let bytes = serde_json::to_vec(record).map_err(|e| StoreError::Corrupt {
-                key: id.to_owned(),
-                reason: e.to_string(),
-            })?;
+        for (id, bytes) in rows {
             table
-                .insert(id, bytes.as_slice())
+                .insert(id.as_str(), bytes.as_slice())
                 .map_err(StoreError::database)?;
         }
     }
