@@ -3,7 +3,7 @@
 mod demo;
 mod durability;
 mod import;
-mod mistakes;
 mod item_durability;
+mod mistakes;
 mod reload;
 mod support;

@@ -96,9 +96,7 @@ pub fn router_with(app: Arc<App>, access: Access) -> Router {
                 access.guard(route.guard, route.body, route.handler),
             )
         })
-        .fallback(|| async {
-            ApiError::status(axum::http::StatusCode::NOT_FOUND, "no such route")
-        })
+        .fallback(|| async { ApiError::status(axum::http::StatusCode::NOT_FOUND, "no such route") })
         .layer(axum::middleware::from_fn_with_state(
             Limits::new(&app.config().server_conf),
             limits::enforce,

@@ -191,7 +191,8 @@ fn config(dir: &std::path::Path, redis_port: u16) -> CascadeConfig {
         "RecallConfs": [{"Name": "hot", "RecallType": "UserGlobalHotRecall", "RecallCount": 10}],
         "SceneConfs": {"home": {"default": {"RecallNames": ["hot"]}}},
         "RankConf": {"home": {"RankAlgoList": ["clicks"]}},
-        "StorageConf": {"DataDir": dir.join("data").display().to_string()}
+        "StorageConf": {"DataDir": dir.join("data").display().to_string(),
+                        "ModelDir": dir.display().to_string()}
     });
     CascadeConfig::parse(&text.to_string()).unwrap()
 }
